@@ -1,0 +1,91 @@
+import type { EncodedValue } from './encoded-value.model.js';
+
+/**
+ * Lifecycle of a task.
+ * - `pending`: due now, waiting for a worker.
+ * - `scheduled`: delayed until `runAt`.
+ * - `running`: held by a worker under a lease.
+ * - `retrying`: failed an attempt, waiting until `runAt` for the next one.
+ * - `success` / `failed` / `cancelled` / `expired`: final.
+ */
+export type TaskStatus =
+  | 'pending'
+  | 'scheduled'
+  | 'running'
+  | 'retrying'
+  | 'success'
+  | 'failed'
+  | 'cancelled'
+  | 'expired';
+
+export const TASK_STATUSES: readonly TaskStatus[] = [
+  'pending',
+  'scheduled',
+  'running',
+  'retrying',
+  'success',
+  'failed',
+  'cancelled',
+  'expired',
+];
+
+/** Statuses a task can still leave: a worker may yet run it. */
+export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ['pending', 'scheduled', 'running', 'retrying'];
+
+/** Statuses a worker may reserve from (once `runAt` has passed). */
+export const WAITING_TASK_STATUSES: readonly TaskStatus[] = ['pending', 'scheduled', 'retrying'];
+
+export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ['success', 'failed', 'cancelled', 'expired'];
+
+export type RetryBackoff = 'exponential' | 'fixed';
+
+/** The error of the last failed attempt, kept on the task (dead letters keep it for good). */
+export interface TaskError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+}
+
+/** Everything a store needs to create a task. Times are absolute; durations are milliseconds. */
+export interface NewTask {
+  id: string;
+  name: string;
+  queue: string;
+  priority: number;
+  payload: EncodedValue;
+  createdAt: Date;
+  runAt: Date;
+  maxRetries: number;
+  retryDelayMs: number;
+  retryBackoff: RetryBackoff;
+  retryMaxDelayMs: number;
+  timeoutMs?: number;
+  ttlMs?: number;
+  expiresAt?: Date;
+  resultTtlMs?: number;
+  storeResult: boolean;
+  dependsOn: string[];
+  tags: string[];
+  description?: string;
+  scheduleId?: string;
+  /** Idempotency key: while a live task holds it, enqueueing with it returns that task's id. */
+  key?: string;
+}
+
+/** A task as stored, with its payload still encoded. */
+export interface TaskRecord extends NewTask {
+  status: TaskStatus;
+  /** Attempts started so far (the first run is attempt 1). */
+  attempts: number;
+  startedAt?: Date;
+  completedAt?: Date;
+  updatedAt: Date;
+  lastError?: TaskError;
+  /** Set while a worker holds the task. */
+  workerId?: string;
+  leaseToken?: string;
+  leaseExpiresAt?: Date;
+}
+
+/** A task as the service returns it: the same record with its payload decoded. */
+export type Task<P = unknown> = Omit<TaskRecord, 'payload' | 'leaseToken'> & { payload: P };

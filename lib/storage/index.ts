@@ -1,0 +1,3 @@
+export * from './task-queue.store.js';
+export * from './result.store.js';
+export * from './event.store.js';
