@@ -9,6 +9,7 @@ export type TaskEventType =
   | 'timeout'
   | 'cancelled'
   | 'expired'
+  | 'progress'
   | 'schedule_paused'
   | 'schedule_resumed';
 
@@ -21,6 +22,7 @@ export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'timeout',
   'cancelled',
   'expired',
+  'progress',
   'schedule_paused',
   'schedule_resumed',
 ];

@@ -1,0 +1,54 @@
+/** Base class of the errors OmniQ's API throws for bad input or an impossible request. */
+export class OmniQError extends Error {
+  override name = 'OmniQError';
+}
+
+export class UnknownTaskError extends OmniQError {
+  override name = 'UnknownTaskError';
+  constructor(name: string, known: readonly string[]) {
+    super(
+      `Unknown task "${name}". Registered tasks: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}. ` +
+        'Register it with @Task() on a provider method, or set allowUnregisteredTasks: true when only remote workers run it.',
+    );
+  }
+}
+
+export class InvalidTaskOptionError extends OmniQError {
+  override name = 'InvalidTaskOptionError';
+  constructor(taskName: string, option: string, value: unknown, expected: string) {
+    super(`Task "${taskName}": option ${option} = ${formatValue(value)} is invalid; expected ${expected}`);
+  }
+}
+
+export class TaskDefinitionError extends OmniQError {
+  override name = 'TaskDefinitionError';
+}
+
+export class WaitForResultTimeoutError extends OmniQError {
+  override name = 'WaitForResultTimeoutError';
+  constructor(taskId: string, timeoutMs: number) {
+    super(`No result for task ${taskId} within ${timeoutMs} ms`);
+  }
+}
+
+export class NoResultError extends OmniQError {
+  override name = 'NoResultError';
+}
+
+export class OmniQShutdownError extends OmniQError {
+  override name = 'OmniQShutdownError';
+  constructor(what: string) {
+    super(`${what}: OmniQ is shutting down`);
+  }
+}
+
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,22 @@
+import type { LoggerService } from '@nestjs/common';
+
+/** The second argument of every `@Task()` handler. */
+export interface TaskContext {
+  readonly taskId: string;
+  readonly name: string;
+  readonly queue: string;
+  /** 1 for the first run, 2 for the first retry, … */
+  readonly attempt: number;
+  readonly maxRetries: number;
+  readonly scheduleId?: string;
+  /**
+   * Fires on timeout (reason TaskTimeoutError), cancellation (TaskCancelledError), worker
+   * shutdown (WorkerShutdownError) or a lost lease (LeaseLostError). Pass it to fetch(), timers,
+   * database drivers…: the worker stops waiting for the handler when it fires either way.
+   */
+  readonly signal: AbortSignal;
+  /** A logger whose context names the task and attempt. */
+  readonly logger: LoggerService;
+  /** Reports progress (a number or small JSON-able object); stored on the task and sent as an event. */
+  progress(value: unknown): Promise<void>;
+}

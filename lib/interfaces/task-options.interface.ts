@@ -1,0 +1,42 @@
+import type { RetryBackoff } from '../models/task.model.js';
+
+/** How a task runs. Set per handler in `@Task()`, per call in `enqueue()`, or for all in `taskDefaults`. */
+export interface TaskRunOptions {
+  /** Queue the task goes to (default `"default"`). */
+  queue?: string;
+  /** Higher runs first within a queue (default 0). Integer. */
+  priority?: number;
+  /** Retries after the first failed attempt (default 3). */
+  maxRetries?: number;
+  /** Delay before the first retry, in ms (default 5,000). */
+  retryDelayMs?: number;
+  /** `exponential` (default): delay · 2^(attempt−1) plus up to 10% jitter; `fixed`: the same delay each time. */
+  retryBackoff?: RetryBackoff;
+  /** Upper bound of a retry delay, in ms (default 1 hour). */
+  retryMaxDelayMs?: number;
+  /** Abort the attempt after this many ms (the handler's AbortSignal fires; default none). */
+  timeoutMs?: number;
+  /** The task expires, unrun, if no worker started it within this many ms of enqueueing (default none). */
+  ttlMs?: number;
+  /** Stored results disappear after this many ms (default: kept until deleted). */
+  resultTtlMs?: number;
+  /** Store the handler's return value (default true). */
+  storeResult?: boolean;
+}
+
+/** Options of a single `enqueue()` call. */
+export interface EnqueueOptions extends TaskRunOptions {
+  /** Run no earlier than this many ms from now. */
+  delayMs?: number;
+  /** Run no earlier than this time. */
+  runAt?: Date;
+  /** Idempotency key: while a task with this key is pending or running, its id is returned instead. */
+  key?: string;
+  tags?: string[];
+  description?: string;
+  /** Task ids that must succeed before this one becomes due. */
+  dependsOn?: string[];
+}
+
+/** Options of `@Task()`. */
+export type TaskHandlerOptions = TaskRunOptions;

@@ -1,0 +1,60 @@
+import { Logger } from '@nestjs/common';
+import type { OmniQConfig } from './config/omniq-config.js';
+import type { StoreOption } from './interfaces/omniq-options.interface.js';
+import type { EventStore } from './storage/event.store.js';
+import type { ResultStore } from './storage/result.store.js';
+import type { TaskQueueStore } from './storage/task-queue.store.js';
+import { backendFor, type Backend, type BackendContext } from './backends/backend.registry.js';
+
+interface Closeable {
+  close(): Promise<void>;
+}
+
+/**
+ * The three stores of one OmniQ module. Stores opened from URLs belong to OmniQ and are closed
+ * at application shutdown; store instances passed in the options stay their owner's.
+ */
+export class OmniQStores {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly taskQueue: TaskQueueStore,
+    readonly resultStore: ResultStore,
+    readonly eventStore: EventStore,
+    private readonly owned: readonly Closeable[],
+  ) {}
+
+  static async open(config: OmniQConfig): Promise<OmniQStores> {
+    const context: BackendContext = { projectName: config.projectName };
+    const owned: Closeable[] = [];
+    const open = async <S extends Closeable>(
+      option: string,
+      spec: StoreOption<S>,
+      create: (backend: Backend, url: URL) => Promise<S>,
+    ): Promise<S> => {
+      if (typeof spec !== 'string') return spec;
+      const { backend, url } = backendFor(option, spec);
+      const store = await create(backend, url);
+      owned.push(store);
+      return store;
+    };
+    try {
+      const taskQueue = await open('taskQueue', config.taskQueue, (b, url) => b.createTaskQueue(url, context));
+      const resultStore = await open('resultStore', config.resultStore, (b, url) => b.createResultStore(url, context));
+      const eventStore = await open('eventStore', config.eventStore, (b, url) => b.createEventStore(url, context));
+      return new OmniQStores(taskQueue, resultStore, eventStore, owned);
+    } catch (error) {
+      await Promise.allSettled(owned.map((store) => store.close()));
+      throw error;
+    }
+  }
+
+  /** Closes the stores OmniQ opened; safe to call more than once. */
+  close(): Promise<void> {
+    return (this.closing ??= Promise.allSettled(this.owned.map((store) => store.close())).then((results) => {
+      for (const result of results) {
+        if (result.status === 'rejected') new Logger('OmniQ').error(`Closing a store failed: ${String(result.reason)}`);
+      }
+    }));
+  }
+}

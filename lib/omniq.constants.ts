@@ -1,0 +1,13 @@
+/** DI token of the task-queue store. */
+export const OMNIQ_TASK_QUEUE = 'OMNIQ_TASK_QUEUE';
+/** DI token of the result store. */
+export const OMNIQ_RESULT_STORE = 'OMNIQ_RESULT_STORE';
+/** DI token of the event store. */
+export const OMNIQ_EVENT_STORE = 'OMNIQ_EVENT_STORE';
+/** DI token of the resolved configuration (defaults applied, validated). */
+export const OMNIQ_CONFIG = 'OMNIQ_CONFIG';
+/** DI token of the payload/result codec. */
+export const OMNIQ_CODEC = 'OMNIQ_CODEC';
+
+/** Reflect-metadata key set by `@Task()` on a method. */
+export const TASK_METADATA = 'omniq:task';

@@ -1,0 +1,89 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { OMNIQ_CONFIG, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from './omniq.constants.js';
+import type { OmniQConfig } from './config/omniq-config.js';
+import type { ResultRecord } from './models/result.model.js';
+import { FINAL_TASK_STATUSES } from './models/task.model.js';
+import type { ResultStore } from './storage/result.store.js';
+import type { TaskQueueStore } from './storage/task-queue.store.js';
+import { OmniQWorker } from './worker/omniq.worker.js';
+import { NoResultError, OmniQShutdownError, WaitForResultTimeoutError } from './errors/omniq.errors.js';
+
+export interface WaitForResultOptions {
+  /** Reject with WaitForResultTimeoutError after this many ms (default: wait as long as it takes). */
+  timeoutMs?: number;
+  /** Stop waiting when this signal fires (rejects with its reason). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits for results by listening to the result store's notifications. A slow re-read backs them
+ * up for stores that cannot notify across processes. Pending waits are rejected at shutdown so no
+ * timer outlives the app.
+ */
+@Injectable()
+export class ResultWaiter implements OnApplicationShutdown {
+  private readonly pending = new Set<(error: Error) => void>();
+
+  constructor(
+    @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
+    @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
+    @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
+    private readonly worker: OmniQWorker,
+  ) {}
+
+  wait(id: string, { timeoutMs, signal }: WaitForResultOptions): Promise<ResultRecord> {
+    return new Promise<ResultRecord>((resolve, reject) => {
+      let done = false;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        clearInterval(poll);
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(abort);
+        settle();
+      };
+      const abort = (error: Error): void => finish(() => reject(error));
+      const onAbort = (): void => abort(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
+      const check = async (withTask: boolean): Promise<void> => {
+        try {
+          const result = await this.results.get(id);
+          if (result) {
+            // A worker stores the result just before it settles the task: when it is ours, let it
+            // finish so the task reads final too. (Across processes the status follows within one batch.)
+            await this.worker.settled(id);
+            return finish(() => resolve(result));
+          }
+          if (withTask) await this.checkTaskCanStillProduce(id);
+        } catch (error) {
+          abort(error as Error);
+        }
+      };
+      const unsubscribe = this.results.onResult((taskId) => {
+        if (taskId === id) void check(false);
+      });
+      const poll = setInterval(() => void check(true), this.config.resultPollIntervalMs);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort(new WaitForResultTimeoutError(id, timeoutMs)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.add(abort);
+      if (signal?.aborted) onAbort();
+      else void check(true);
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const abort of [...this.pending]) abort(new OmniQShutdownError('waitForResult'));
+  }
+
+  private async checkTaskCanStillProduce(id: string): Promise<void> {
+    const task = await this.queue.get(id);
+    if (!task) throw new NoResultError(`Unknown task ${id}: nothing to wait for`);
+    if (!task.storeResult) throw new NoResultError(`Task ${id} (${task.name}) does not store results (storeResult: false)`);
+    if (FINAL_TASK_STATUSES.includes(task.status)) {
+      // The result may land just after the status changes: read it once more before giving up.
+      if (await this.results.get(id)) return;
+      throw new NoResultError(`Task ${id} (${task.name}) ended ${task.status} and its result is gone (expired or deleted)`);
+    }
+  }
+}

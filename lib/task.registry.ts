@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { TaskDefinitionError } from './errors/omniq.errors.js';
+import type { TaskHandlerOptions } from './interfaces/task-options.interface.js';
+import type { TaskContext } from './interfaces/task-context.interface.js';
+
+export interface RegisteredTask {
+  name: string;
+  options: TaskHandlerOptions;
+  /** Where it was declared, for messages: `ClassName.methodName`. */
+  source: string;
+  handler: (payload: unknown, ctx: TaskContext) => unknown;
+}
+
+/** Every task handler this app registered, by name. Filled once by the explorer at bootstrap. */
+@Injectable()
+export class TaskRegistry {
+  private readonly tasks = new Map<string, RegisteredTask>();
+
+  register(task: RegisteredTask): void {
+    const existing = this.tasks.get(task.name);
+    if (existing) {
+      throw new TaskDefinitionError(
+        `Duplicate task name "${task.name}": declared by ${existing.source} and by ${task.source}. Task names must be unique.`,
+      );
+    }
+    this.tasks.set(task.name, task);
+  }
+
+  get(name: string): RegisteredTask | undefined {
+    return this.tasks.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.tasks.has(name);
+  }
+
+  names(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  all(): RegisteredTask[] {
+    return [...this.tasks.values()];
+  }
+}

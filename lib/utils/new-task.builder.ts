@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import type { ResolvedTaskDefaults } from '../config/omniq-config.js';
+import type { EncodedValue } from '../models/encoded-value.model.js';
+import type { NewTask } from '../models/task.model.js';
+import type { EnqueueOptions, TaskHandlerOptions } from '../interfaces/task-options.interface.js';
+import { stripUndefined } from '../config/omniq-config.js';
+
+/**
+ * Builds the stored form of a task. Options apply in order: module defaults < `@Task()` options <
+ * `enqueue()` options.
+ */
+export function buildNewTask(
+  name: string,
+  payload: EncodedValue,
+  defaults: ResolvedTaskDefaults,
+  handlerOptions: TaskHandlerOptions,
+  options: EnqueueOptions,
+  now: Date,
+): NewTask {
+  const o = { ...defaults, ...stripUndefined(handlerOptions), ...stripUndefined(options) };
+  const runAt = options.runAt ?? new Date(now.getTime() + (options.delayMs ?? 0));
+  return {
+    id: randomUUID(),
+    name,
+    queue: o.queue,
+    priority: o.priority,
+    payload,
+    createdAt: now,
+    runAt: runAt < now ? now : runAt,
+    maxRetries: o.maxRetries,
+    retryDelayMs: o.retryDelayMs,
+    retryBackoff: o.retryBackoff,
+    retryMaxDelayMs: o.retryMaxDelayMs,
+    timeoutMs: o.timeoutMs,
+    ttlMs: o.ttlMs,
+    expiresAt: o.ttlMs === undefined ? undefined : new Date(now.getTime() + o.ttlMs),
+    resultTtlMs: o.resultTtlMs,
+    storeResult: o.storeResult,
+    dependsOn: options.dependsOn ?? [],
+    tags: options.tags ?? [],
+    description: options.description,
+    key: options.key,
+  };
+}

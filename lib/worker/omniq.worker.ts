@@ -1,0 +1,234 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
+import type { OmniQConfig } from '../config/omniq-config.js';
+import type { Codec } from '../serialization/codec.js';
+import type { TaskRecord } from '../models/task.model.js';
+import type { ResultStore } from '../storage/result.store.js';
+import type { TaskQueueStore, Unsubscribe } from '../storage/task-queue.store.js';
+import { EventRecorder } from '../events/event.recorder.js';
+import { recordFinalOutcome } from '../events/final-outcome.js';
+import { LeaseLostError, WorkerShutdownError } from '../errors/task.errors.js';
+import { TaskRegistry } from '../task.registry.js';
+import { TaskRunner } from './task-runner.js';
+import { WakeSignal } from './wake-signal.js';
+
+interface ActiveTask {
+  task: TaskRecord;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Runs registered tasks: reserves due tasks from its queues (highest priority queue first) with
+ * at most `concurrency` in flight, renews their leases, and drains gracefully on shutdown. It is
+ * the only place handlers run. Starts at application bootstrap unless `worker.enabled` is false.
+ */
+@Injectable()
+export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('OmniQWorker');
+  private readonly active = new Map<string, ActiveTask>();
+  private readonly wake = new WakeSignal();
+  private readonly runner: TaskRunner;
+  private state: WorkerState = 'idle';
+  private servedQueues: string[] = [];
+  private loopDone: Promise<void> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private unsubscribeWake: Unsubscribe | undefined;
+  private closing: Promise<void> | undefined;
+  private renewing = false;
+  private lastMaintenance = 0;
+  /** When retries this worker scheduled fall due: it wakes for them rather than waiting for a poll. */
+  private readonly retriesDue = new Set<number>();
+
+  constructor(
+    @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
+    @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
+    @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
+    @Inject(OMNIQ_CODEC) codec: Codec,
+    private readonly registry: TaskRegistry,
+    private readonly recorder: EventRecorder,
+  ) {
+    this.runner = new TaskRunner({
+      queue,
+      results,
+      codec,
+      registry,
+      recorder,
+      workerId: config.worker.id,
+      onRetryScheduled: (retryAt) => this.retriesDue.add(retryAt.getTime()),
+    });
+  }
+
+  get id(): string {
+    return this.config.worker.id;
+  }
+
+  /** Queues served, highest priority first (known once started). */
+  get queues(): readonly string[] {
+    return this.servedQueues;
+  }
+
+  /** Tasks running right now. */
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  /**
+   * Resolves once this worker holds no attempt of the task any more (its outcome is fully
+   * recorded). Resolves at once for tasks it does not run.
+   */
+  async settled(taskId: string): Promise<void> {
+    for (const { task, done } of this.active.values()) if (task.id === taskId) await done;
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.worker.enabled) this.start();
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
+
+  /** Starts reserving and running tasks. Called at bootstrap when `worker.enabled`; a closed worker cannot restart. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    const { concurrency, heartbeatMs } = this.config.worker;
+    this.servedQueues = this.config.worker.queues ?? defaultQueues(this.config.taskDefaults.queue, this.registry.all().map((t) => t.options.queue));
+    this.state = 'running';
+    this.unsubscribeWake = this.queue.onWake((queue) => {
+      if (this.servedQueues.includes(queue)) this.wake.notify();
+    });
+    this.heartbeat = setInterval(() => void this.renewLeases(), heartbeatMs);
+    this.loopDone = this.loop();
+    this.logger.log(`Worker ${this.id} started: concurrency ${concurrency}, queues ${this.servedQueues.join(' > ')}`);
+  }
+
+  /**
+   * Stops reserving, waits up to `shutdownTimeoutMs` for tasks in flight, then aborts the rest
+   * (their signal fires with WorkerShutdownError) and releases their leases so another worker can
+   * take them at once. Safe to call more than once: every call returns the same promise.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
+    const started = this.state !== 'idle';
+    this.state = 'stopping';
+    this.unsubscribeWake?.();
+    this.wake.notify();
+    await this.loopDone;
+    if (this.active.size > 0) {
+      const { shutdownTimeoutMs } = this.config.worker;
+      this.logger.log(`Worker ${this.id} stopping: waiting up to ${shutdownTimeoutMs} ms for ${this.active.size} task(s)`);
+      await this.waitForActive(shutdownTimeoutMs);
+    }
+    if (this.active.size > 0) {
+      this.logger.warn(`Worker ${this.id}: aborting ${this.active.size} task(s) still running and releasing their leases`);
+      for (const { controller } of this.active.values()) controller.abort(new WorkerShutdownError());
+      await this.waitForActive();
+    }
+    clearInterval(this.heartbeat);
+    await this.runner.drain();
+    await this.recorder.drain();
+    this.state = 'stopped';
+    if (started) this.logger.log(`Worker ${this.id} stopped`);
+  }
+
+  private async loop(): Promise<void> {
+    const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
+    const names = this.registry.names();
+    while (this.state === 'running') {
+      await this.maintain();
+      const free = concurrency - this.active.size;
+      if (free <= 0) {
+        await this.wake.wait(pollIntervalMs);
+        continue;
+      }
+      let tasks: TaskRecord[];
+      try {
+        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names });
+      } catch (error) {
+        this.logger.error(`Worker ${this.id}: reserving tasks failed: ${String(error)}`);
+        await this.wake.wait(pollIntervalMs);
+        continue;
+      }
+      for (const task of tasks) this.launch(task);
+      if (tasks.length < free) await this.wake.wait(this.idleWaitMs());
+    }
+  }
+
+  private idleWaitMs(): number {
+    const now = Date.now();
+    let wait = this.config.worker.pollIntervalMs;
+    for (const due of this.retriesDue) {
+      if (due <= now) this.retriesDue.delete(due);
+      wait = Math.min(wait, Math.max(0, due - now));
+    }
+    return wait;
+  }
+
+  private launch(task: TaskRecord): void {
+    const controller = new AbortController();
+    const token = task.leaseToken!;
+    const done = this.runner
+      .run(task, controller)
+      .catch((error: unknown) => this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`))
+      .finally(() => {
+        this.active.delete(token);
+        this.wake.notify();
+      });
+    this.active.set(token, { task, controller, done });
+  }
+
+  /** Expires overdue waiting tasks and purges expired results, at most once per poll interval. */
+  private async maintain(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastMaintenance < this.config.worker.pollIntervalMs) return;
+    this.lastMaintenance = now;
+    try {
+      const expired = await this.queue.expireOverdue(new Date(now));
+      await Promise.all(expired.map((task) => recordFinalOutcome(this.results, this.recorder, task, 'expired')));
+      await this.results.purgeExpired(new Date(now));
+    } catch (error) {
+      this.logger.error(`Worker ${this.id}: maintenance failed: ${String(error)}`);
+    }
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.renewing || this.active.size === 0) return;
+    this.renewing = true;
+    const entries = [...this.active.values()];
+    try {
+      const held = await this.queue.extendLeases(
+        entries.map(({ task }) => ({ id: task.id, token: task.leaseToken! })),
+        this.config.worker.leaseMs,
+      );
+      entries.forEach(({ task, controller }, i) => {
+        if (!held[i]) controller.abort(new LeaseLostError(task.id));
+      });
+    } catch (error) {
+      this.logger.warn(`Worker ${this.id}: renewing leases failed: ${String(error)}`);
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async waitForActive(timeoutMs?: number): Promise<void> {
+    const all = Promise.all([...this.active.values()].map((a) => a.done));
+    if (timeoutMs === undefined) return void (await all);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+function defaultQueues(defaultQueue: string, taskQueues: readonly (string | undefined)[]): string[] {
+  return [...new Set([defaultQueue, ...taskQueues.filter((q): q is string => q !== undefined)])];
+}

@@ -1,0 +1,157 @@
+import { Injectable, type LoggerService } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  MemoryEventStore,
+  MemoryResultStore,
+  MemoryTaskQueueStore,
+  OmniQModule,
+  OmniQService,
+  Task,
+  WorkerShutdownError,
+  type TaskContext,
+} from '../../lib/index.js';
+import { createTestApp, deferred } from '../support/test-app.js';
+
+const state = {
+  started: deferred(),
+  release: deferred(),
+  abortReason: undefined as unknown,
+  runs: 0,
+};
+
+@Injectable()
+class LifecycleTasks {
+  @Task('hold')
+  async hold(): Promise<string> {
+    state.runs++;
+    state.started.resolve();
+    await state.release.promise;
+    return 'finished';
+  }
+
+  @Task('hold-until-aborted')
+  holdUntilAborted(_: unknown, ctx: TaskContext): Promise<string> {
+    state.runs++;
+    state.started.resolve();
+    return new Promise((resolve, reject) => {
+      void state.release.promise.then(() => resolve('finished'));
+      ctx.signal.addEventListener('abort', () => {
+        state.abortReason = ctx.signal.reason;
+        reject(ctx.signal.reason);
+      });
+    });
+  }
+
+  @Task('secret')
+  secret(payload: { password: string }): number {
+    return payload.password.length;
+  }
+
+  @Task('slow')
+  async slow(ms: number): Promise<number> {
+    state.runs++;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return ms;
+  }
+}
+
+function sharedStores() {
+  return { taskQueue: new MemoryTaskQueueStore(), resultStore: new MemoryResultStore(), eventStore: new MemoryEventStore() };
+}
+
+async function closeStores(stores: ReturnType<typeof sharedStores>): Promise<void> {
+  await Promise.all([stores.taskQueue.close(), stores.resultStore.close(), stores.eventStore.close()]);
+}
+
+describe('OmniQWorker lifecycle', () => {
+  beforeEach(() => Object.assign(state, { started: deferred(), release: deferred(), abortReason: undefined, runs: 0 }));
+
+  it('app.close() waits for in-flight tasks to finish and keeps their results', async () => {
+    const stores = sharedStores();
+    const t = await createTestApp({ ...stores, worker: { shutdownTimeoutMs: 10_000 } }, [LifecycleTasks]);
+    const id = await t.omniq.enqueue('hold', {});
+    await state.started.promise;
+    let closed = false;
+    const closing = t.close().then(() => (closed = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    state.release.resolve();
+    await closing;
+    expect((await stores.resultStore.get(id))?.status).toBe('success');
+    expect((await stores.taskQueue.get(id))?.status).toBe('success');
+    await closeStores(stores);
+  });
+
+  it('after shutdownTimeoutMs aborts the rest with WorkerShutdownError and releases them for another worker at once', async () => {
+    const stores = sharedStores();
+    const first = await createTestApp({ ...stores, worker: { shutdownTimeoutMs: 20, leaseMs: 60_000 } }, [LifecycleTasks]);
+    const id = await first.omniq.enqueue('hold-until-aborted', {});
+    await state.started.promise;
+    await first.close();
+    expect(state.abortReason).toBeInstanceOf(WorkerShutdownError);
+    const released = await stores.taskQueue.get(id);
+    expect(released).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(released?.leaseToken).toBeUndefined();
+    expect(await stores.resultStore.get(id)).toBeUndefined();
+
+    state.release.resolve();
+    const second = await createTestApp({ ...stores }, [LifecycleTasks]);
+    expect(await second.omniq.waitForResult(id)).toMatchObject({ status: 'success', value: 'finished', attempts: 1 });
+    await second.close();
+    await closeStores(stores);
+  });
+
+  it('close() is idempotent: concurrent and repeated calls share one shutdown', async () => {
+    const t = await createTestApp({ backend: 'memory://' }, [LifecycleTasks]);
+    const a = t.worker.close();
+    const b = t.worker.close();
+    expect(a).toBe(b);
+    await a;
+    expect(t.worker.isRunning).toBe(false);
+    await t.close();
+  });
+
+  it('renews leases of long tasks so no other worker runs them twice', async () => {
+    const stores = sharedStores();
+    const options = { ...stores, worker: { leaseMs: 60, heartbeatMs: 15, pollIntervalMs: 10 } };
+    const a = await createTestApp(options, [LifecycleTasks]);
+    const b = await createTestApp(options, [LifecycleTasks]);
+    const id = await a.omniq.enqueue('slow', 250);
+    expect(await a.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 1 });
+    expect(state.runs).toBe(1);
+    await Promise.all([a.close(), b.close()]);
+    await closeStores(stores);
+  });
+
+  it('redelivers a task whose holder vanished once its lease expires (at-least-once)', async () => {
+    const stores = sharedStores();
+    const producer = await createTestApp({ ...stores, worker: { enabled: false } }, [LifecycleTasks]);
+    const id = await producer.omniq.enqueue('slow', 1);
+    const [crashed] = await stores.taskQueue.reserve({ queues: ['default'], workerId: 'crashed', limit: 1, leaseMs: 30 });
+    expect(crashed?.id).toBe(id);
+    const worker = await createTestApp({ ...stores, worker: { pollIntervalMs: 10 } }, [LifecycleTasks]);
+    expect(await worker.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 2 });
+    await Promise.all([producer.close(), worker.close()]);
+    await closeStores(stores);
+  });
+
+  it('logs worker start and task outcomes through the Nest logger without payload contents', async () => {
+    const lines: string[] = [];
+    const capture = (level: string) => (message: unknown, context?: unknown) => void lines.push(`${level} [${String(context)}] ${String(message)}`);
+    const logger: LoggerService = { log: capture('log'), error: capture('error'), warn: capture('warn'), debug: capture('debug'), verbose: capture('verbose') };
+    const moduleRef = await Test.createTestingModule({
+      imports: [OmniQModule.forRoot({ backend: 'memory://', worker: { id: 'w-log' } })],
+      providers: [LifecycleTasks],
+    }).compile();
+    moduleRef.useLogger(logger);
+    const app = await moduleRef.init();
+    const omniq = app.get(OmniQService);
+    await omniq.waitForResult(await omniq.enqueue('secret', { password: 'hunter2-424242' }));
+    await app.close();
+    const text = lines.join('\n');
+    expect(text).toContain('log [OmniQWorker] Worker w-log started: concurrency 10, queues default');
+    expect(text).toMatch(/debug \[OmniQWorker\] Task secret \S+ succeeded in \d+ ms/);
+    expect(text).toContain('log [OmniQWorker] Worker w-log stopped');
+    expect(text).not.toContain('424242');
+  });
+});
