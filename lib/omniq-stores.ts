@@ -5,6 +5,7 @@ import type { EventStore } from './storage/event.store.js';
 import type { ResultStore } from './storage/result.store.js';
 import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { backendFor, type Backend, type BackendContext } from './backends/backend.registry.js';
+import { SharedResources } from './backends/shared-resources.js';
 
 interface Closeable {
   close(): Promise<void>;
@@ -25,16 +26,15 @@ export class OmniQStores {
   ) {}
 
   static async open(config: OmniQConfig): Promise<OmniQStores> {
-    const context: BackendContext = { projectName: config.projectName };
+    const context: BackendContext = { projectName: config.projectName, baseDir: config.baseDir, resources: new SharedResources() };
     const owned: Closeable[] = [];
     const open = async <S extends Closeable>(
       option: string,
       spec: StoreOption<S>,
-      create: (backend: Backend, url: URL) => Promise<S>,
+      create: (backend: Backend, url: string) => Promise<S>,
     ): Promise<S> => {
       if (typeof spec !== 'string') return spec;
-      const { backend, url } = backendFor(option, spec);
-      const store = await create(backend, url);
+      const store = await create(backendFor(option, spec), spec);
       owned.push(store);
       return store;
     };

@@ -3,16 +3,25 @@ import type { EventStore } from '../storage/event.store.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import { OmniQError } from '../errors/omniq.errors.js';
+import type { SharedResources } from './shared-resources.js';
 
 export interface BackendContext {
+  /** Namespaces what the backend stores (table prefixes, key prefixes, subjects). */
   projectName: string;
+  /** Folder for embedded backends' data when a URL gives a relative path (default `./omniq_data`). */
+  baseDir: string;
+  /** Connections shared by the three stores of one module (same database, one connection). */
+  resources: SharedResources;
 }
 
-/** Opens the stores of one backend kind, chosen by the scheme of a URL (`memory://`, …). */
+/**
+ * Opens the stores of one backend kind, chosen by the scheme of a URL (`memory://`, …). Each
+ * method gets the whole URL as written, so file paths need no URL decoding.
+ */
 export interface Backend {
-  createTaskQueue(url: URL, context: BackendContext): Promise<TaskQueueStore>;
-  createResultStore(url: URL, context: BackendContext): Promise<ResultStore>;
-  createEventStore(url: URL, context: BackendContext): Promise<EventStore>;
+  createTaskQueue(url: string, context: BackendContext): Promise<TaskQueueStore>;
+  createResultStore(url: string, context: BackendContext): Promise<ResultStore>;
+  createEventStore(url: string, context: BackendContext): Promise<EventStore>;
 }
 
 const memoryBackend: Backend = {
@@ -30,17 +39,16 @@ export class BackendUrlError extends OmniQError {
 }
 
 /** The backend for a store URL; throws naming the option and the URL when it is malformed or unknown. */
-export function backendFor(option: string, url: string): { backend: Backend; url: URL } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new BackendUrlError(`${option}: "${url}" is not a valid backend URL (expected e.g. ${Object.keys(BACKENDS).map((s) => `${s}://`).join(', ')})`);
+export function backendFor(option: string, url: string): Backend {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (!scheme) {
+    throw new BackendUrlError(
+      `${option}: "${url}" is not a valid backend URL (expected <backend>://..., e.g. ${Object.keys(BACKENDS).map((s) => `${s}://`).join(', ')})`,
+    );
   }
-  const scheme = parsed.protocol.replace(/:$/, '');
   const backend = BACKENDS[scheme];
   if (!backend) {
     throw new BackendUrlError(`${option}: unknown backend "${scheme}" in "${url}"; known backends: ${Object.keys(BACKENDS).join(', ')}`);
   }
-  return { backend, url: parsed };
+  return backend;
 }

@@ -15,6 +15,7 @@ export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues'>> & Pi
 /** The module options with every default applied: what the rest of OmniQ reads. */
 export interface OmniQConfig {
   projectName: string;
+  baseDir: string;
   taskQueue: StoreOption<TaskQueueStore>;
   resultStore: StoreOption<ResultStore>;
   eventStore: StoreOption<EventStore>;
@@ -45,6 +46,7 @@ export function resolveConfig(options: OmniQModuleOptions = {}): OmniQConfig {
   const leaseMs = options.worker?.leaseMs ?? 30_000;
   return {
     projectName: options.projectName ?? 'omniq',
+    baseDir: options.baseDir ?? './omniq_data',
     taskQueue: options.taskQueue ?? backend,
     resultStore: options.resultStore ?? backend,
     eventStore: options.eventStore ?? backend,

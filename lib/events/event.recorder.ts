@@ -5,6 +5,10 @@ import type { TaskEvent } from '../models/event.model.js';
 import type { EventStore } from '../storage/event.store.js';
 import { MicroBatcher } from '../utils/micro-batcher.js';
 
+function complete(event: NewEvent): TaskEvent {
+  return { ...event, id: randomUUID(), timestamp: event.timestamp ?? new Date() };
+}
+
 export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date };
 
 /**
@@ -16,15 +20,25 @@ export class EventRecorder {
   private readonly logger = new Logger('OmniQEvents');
   private readonly batcher: MicroBatcher<TaskEvent, void>;
 
-  constructor(@Inject(OMNIQ_EVENT_STORE) store: EventStore) {
+  constructor(@Inject(OMNIQ_EVENT_STORE) private readonly store: EventStore) {
     this.batcher = new MicroBatcher((events) => store.append(events));
   }
 
   record(event: NewEvent): Promise<void> {
-    const full: TaskEvent = { ...event, id: randomUUID(), timestamp: event.timestamp ?? new Date() };
-    return this.batcher.push(full).catch((error: unknown) => {
-      this.logger.error(`Could not record ${full.type} event of task ${full.taskId ?? '-'}: ${String(error)}`);
-    });
+    const full = complete(event);
+    return this.batcher.push(full).catch((error: unknown) => this.reportLoss([full], error));
+  }
+
+  /** Appends at once, bypassing the batch (the caller batches): for writes that must precede others. */
+  async recordNow(events: readonly NewEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const full = events.map(complete);
+    await this.store.append(full).catch((error: unknown) => this.reportLoss(full, error));
+  }
+
+  private reportLoss(events: readonly TaskEvent[], error: unknown): void {
+    const first = events[0]!;
+    this.logger.error(`Could not record ${events.length} event(s) (first: ${first.type} of task ${first.taskId ?? '-'}): ${String(error)}`);
   }
 
   drain(): Promise<void> {

@@ -13,6 +13,8 @@ export type StoreOption<S> = string | S;
 export interface OmniQModuleOptions {
   /** Namespaces everything the backends store (default `"omniq"`). */
   projectName?: string;
+  /** Folder of the embedded backends' data (default `./omniq_data`). */
+  baseDir?: string;
   /** Backend URL for all three stores (default `memory://`). */
   backend?: string;
   /** Overrides `backend` for the task queue. */

@@ -5,7 +5,7 @@ import type { ResultRecord, ResultStatus } from '../models/result.model.js';
 import type { TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
-import type { EventRecorder } from '../events/event.recorder.js';
+import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
 import type { TaskRegistry } from '../task.registry.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
@@ -15,6 +15,17 @@ import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * How one attempt ends, written in an order that loses nothing and reads consistently: the event
+ * first (once `waitForResult` resolves the timeline is complete), then the result (a crash after
+ * it only means the task runs again), then the lease settlement.
+ */
+interface Completion {
+  event?: NewEvent;
+  result?: ResultRecord;
+  settlement: Settlement;
+}
 
 export interface TaskRunnerDeps {
   queue: TaskQueueStore;
@@ -34,26 +45,29 @@ export interface TaskRunnerDeps {
  */
 export class TaskRunner {
   private readonly logger = new Logger('OmniQWorker');
-  private readonly settlements: MicroBatcher<Settlement, boolean>;
-  private readonly resultWrites: MicroBatcher<ResultRecord, void>;
+  /** Attempts ending together share one write per store: events, then results, then settlements. */
+  private readonly completions: MicroBatcher<Completion, boolean>;
 
   constructor(private readonly deps: TaskRunnerDeps) {
-    this.settlements = new MicroBatcher((items) => deps.queue.settle(items));
-    this.resultWrites = new MicroBatcher((items) => deps.results.put(items));
+    this.completions = new MicroBatcher(async (items) => {
+      await deps.recorder.recordNow(items.flatMap((c) => (c.event ? [c.event] : [])));
+      const results = items.flatMap((c) => (c.result ? [c.result] : []));
+      if (results.length > 0) await deps.results.put(results);
+      return deps.queue.settle(items.map((c) => c.settlement));
+    });
   }
 
   async run(task: TaskRecord, controller: AbortController): Promise<void> {
     const startedAt = new Date();
     void this.deps.recorder.record({ ...this.eventBase(task), type: 'started' });
-    this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
+    if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
     const outcome = await this.execute(task, controller);
     await this.finish(task, outcome, controller.signal, startedAt);
   }
 
   /** Resolves once every result and settlement handed to the stores so far is written. */
-  async drain(): Promise<void> {
-    await this.resultWrites.drain();
-    await this.settlements.drain();
+  drain(): Promise<void> {
+    return this.completions.drain();
   }
 
   private async execute(task: TaskRecord, controller: AbortController): Promise<Outcome> {
@@ -80,6 +94,7 @@ export class TaskRunner {
   }
 
   private context(task: TaskRecord, signal: AbortSignal): TaskContext {
+    let logger: Logger | undefined;
     return {
       taskId: task.id,
       name: task.name,
@@ -88,7 +103,9 @@ export class TaskRunner {
       maxRetries: task.maxRetries,
       scheduleId: task.scheduleId,
       signal,
-      logger: new Logger(`${task.name} ${task.id} #${task.attempts}`),
+      get logger() {
+        return (logger ??= new Logger(`${task.name} ${task.id} #${task.attempts}`));
+      },
       progress: async (value: unknown) => {
         await this.deps.recorder.record({ ...this.eventBase(task), type: 'progress', data: { progress: value } });
       },
@@ -104,12 +121,12 @@ export class TaskRunner {
       } catch (error) {
         return this.fail(task, error, startedAt, durationMs);
       }
-      this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${durationMs} ms`);
+      if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${durationMs} ms`);
       return this.conclude(task, 'completed', 'success', startedAt, durationMs, { value });
     }
     const reason: unknown = signal.aborted ? signal.reason : undefined;
     if (reason instanceof WorkerShutdownError) {
-      await this.settle({ id: task.id, token: task.leaseToken!, outcome: 'release' }, task);
+      await this.settle(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
       this.logger.warn(`Task ${task.name} ${task.id} aborted by shutdown; released for another worker`);
       return;
     }
@@ -130,21 +147,21 @@ export class TaskRunner {
     if (isRetryable(cause) && task.attempts <= task.maxRetries) {
       const delay = retryDelayMs(task);
       const retryAt = new Date(Date.now() + delay);
-      if (!(await this.settle({ id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt }, task))) return;
-      this.deps.onRetryScheduled(retryAt);
-      this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} failed (${error.message}); retry in ${delay} ms`);
-      await this.deps.recorder.record({ ...this.eventBase(task), type: 'retry', durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } });
+      const retried = await this.settle(task, {
+        event: { ...this.eventBase(task), type: 'retry', durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } },
+        settlement: { id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt },
+      });
+      if (retried) this.deps.onRetryScheduled(retryAt);
+      if (Logger.isLevelEnabled('debug')) {
+        this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} failed (${error.message}); retry in ${delay} ms`);
+      }
       return;
     }
     this.logger.log(`Task ${task.name} ${task.id} failed for good after ${task.attempts} attempt(s): ${error.message}`);
     await this.conclude(task, 'failed', timedOut ? 'timeout' : 'failed', startedAt, durationMs, { error });
   }
 
-  /**
-   * Ends a task for good, in an order that loses nothing and reads consistently: the event first
-   * (so once `waitForResult` resolves the timeline is complete), then the result (a crash after it
-   * only means the task runs again), then the lease settlement.
-   */
+  /** Ends the task for good: its event, its result when it stores one, and the settlement. */
   private async conclude(
     task: TaskRecord,
     event: 'completed' | 'failed' | 'cancelled',
@@ -153,24 +170,25 @@ export class TaskRunner {
     durationMs: number,
     detail: Pick<ResultRecord, 'value' | 'error'>,
   ): Promise<void> {
-    await this.deps.recorder.record({ ...this.eventBase(task), type: event, durationMs, error: detail.error });
-    if (task.storeResult) await this.resultWrites.push(this.result(task, status, startedAt, detail));
-    const settlement: Settlement =
-      status === 'success'
-        ? { id: task.id, token: task.leaseToken!, outcome: 'success' }
-        : status === 'cancelled'
-          ? { id: task.id, token: task.leaseToken!, outcome: 'cancelled', error: detail.error }
-          : { id: task.id, token: task.leaseToken!, outcome: 'failed', error: detail.error! };
-    await this.settle(settlement, task);
+    const token = task.leaseToken!;
+    await this.settle(task, {
+      event: { ...this.eventBase(task), type: event, durationMs, error: detail.error },
+      result: task.storeResult ? this.result(task, status, startedAt, detail) : undefined,
+      settlement:
+        status === 'success'
+          ? { id: task.id, token, outcome: 'success' }
+          : status === 'cancelled'
+            ? { id: task.id, token, outcome: 'cancelled', error: detail.error }
+            : { id: task.id, token, outcome: 'failed', error: detail.error! },
+    });
   }
 
-  /** Settles the lease; false (logged) when it was lost meanwhile and another worker may hold the task. */
-  private async settle(settlement: Settlement, task: TaskRecord): Promise<boolean> {
-    const held = await this.settlements.push(settlement);
-    if (!held) this.logger.warn(`Task ${task.name} ${task.id}: lease lost before its ${settlement.outcome} was recorded`);
+  /** Writes the completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */
+  private async settle(task: TaskRecord, completion: Completion): Promise<boolean> {
+    const held = await this.completions.push(completion);
+    if (!held) this.logger.warn(`Task ${task.name} ${task.id}: lease lost before its ${completion.settlement.outcome} was recorded`);
     return held;
   }
-
 
   private result(task: TaskRecord, status: ResultStatus, startedAt: Date, extra: Pick<ResultRecord, 'value' | 'error'>): ResultRecord {
     const completedAt = new Date();
