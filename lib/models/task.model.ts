@@ -81,6 +81,8 @@ export interface TaskRecord extends NewTask {
   completedAt?: Date;
   updatedAt: Date;
   lastError?: TaskError;
+  /** The last value the handler reported with `ctx.progress()` (JSON data). */
+  progress?: unknown;
   /** Set while a worker holds the task. */
   workerId?: string;
   leaseToken?: string;

@@ -90,6 +90,12 @@ export interface TaskQueueStore {
   extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]>;
 
   /**
+   * Stores the handler's latest progress report (JSON data) on the task it holds. False, and no
+   * change, for a stale token.
+   */
+  setProgress(id: string, token: string, progress: unknown): Promise<boolean>;
+
+  /**
    * Marks waiting tasks whose `expiresAt` has passed as expired and returns them (so the caller
    * can record events and results). Running tasks are not touched.
    */

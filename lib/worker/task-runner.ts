@@ -107,7 +107,9 @@ export class TaskRunner {
         return (logger ??= new Logger(`${task.name} ${task.id} #${task.attempts}`));
       },
       progress: async (value: unknown) => {
-        await this.deps.recorder.record({ ...this.eventBase(task), type: 'progress', data: { progress: value } });
+        const progress = toJsonData(value);
+        if (!(await this.deps.queue.setProgress(task.id, task.leaseToken!, progress))) return;
+        await this.deps.recorder.record({ ...this.eventBase(task), type: 'progress', data: { progress } });
       },
     };
   }
@@ -212,6 +214,18 @@ export class TaskRunner {
   private eventBase(task: TaskRecord) {
     return { taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId, workerId: this.deps.workerId, attempt: task.attempts };
   }
+}
+
+/** Progress is stored as plain JSON: reject what JSON cannot hold instead of storing something else. */
+function toJsonData(value: unknown): unknown {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new TypeError(`ctx.progress(): the value cannot be stored as JSON (${(error as Error).message})`);
+  }
+  if (text === undefined) throw new TypeError(`ctx.progress(): ${typeof value} is not JSON data; report a number, string, array or plain object`);
+  return JSON.parse(text) as unknown;
 }
 
 function isRetryable(error: unknown): boolean {

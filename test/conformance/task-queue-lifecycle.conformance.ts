@@ -119,6 +119,19 @@ export function describeTaskLifecycleConformance(factory: () => Promise<TaskQueu
       });
     });
 
+    describe('setProgress', () => {
+      it('stores JSON progress on the held task, visible through get, and rejects a stale token', async () => {
+        const task = await running(newTask());
+        expect(await store().setProgress(task.id, tokenOf(task), { done: 3, of: 10, stage: 'upload' })).toBe(true);
+        expect((await store().get(task.id))?.progress).toEqual({ done: 3, of: 10, stage: 'upload' });
+        expect(await store().setProgress(task.id, tokenOf(task), 0.5)).toBe(true);
+        expect((await store().get(task.id))?.progress).toBe(0.5);
+        expect(await store().setProgress(task.id, 'stale', 0.9)).toBe(false);
+        expect(await store().setProgress(randomUUID(), tokenOf(task), 0.9)).toBe(false);
+        expect((await store().get(task.id))?.progress).toBe(0.5);
+      });
+    });
+
     describe('expireOverdue', () => {
       it('expires only waiting tasks past their expiresAt, and returns them', async () => {
         const t = testClock();

@@ -66,6 +66,14 @@ class WorkerTasks {
     state.ttlRuns++;
   }
 
+  @Task('report')
+  async report(_: unknown, ctx: TaskContext): Promise<string> {
+    await ctx.progress({ done: 1, of: 2 });
+    await ctx.progress(0.75);
+    await expect(ctx.progress(() => 1)).rejects.toThrow('ctx.progress(): function is not JSON data');
+    return 'done';
+  }
+
   @Task('sync-sum')
   syncSum(payload: number[]): number {
     return payload.reduce((a, b) => a + b, 0);
@@ -165,6 +173,15 @@ describe('OmniQWorker execution', () => {
     expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'expired', error: { name: 'TaskExpiredError' } });
     expect((await t.omniq.getTask(id))?.status).toBe('expired');
     expect(state.ttlRuns).toBe(0);
+  });
+
+  it('stores ctx.progress() on the task and records progress events', async () => {
+    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    const id = await t.omniq.enqueue('report', {});
+    expect((await t.omniq.waitForResult(id)).value).toBe('done');
+    expect((await t.omniq.getTask(id))?.progress).toBe(0.75);
+    const progress = await t.omniq.getEvents({ taskId: id, types: ['progress'] });
+    expect(progress.map((e) => e.data?.progress)).toEqual([{ done: 1, of: 2 }, 0.75]);
   });
 
   it('does not store a result when storeResult is false, but still records completion', async () => {

@@ -139,6 +139,15 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     });
   }
 
+  async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
+    this.assertOpen('setProgress');
+    const slot = this.slots.get(id);
+    if (slot === undefined || !this.holdsLease(slot, token)) return false;
+    slot.rec.progress = structuredClone(progress);
+    slot.rec.updatedAt = new Date();
+    return true;
+  }
+
   async expireOverdue(now?: Date, limit = Number.POSITIVE_INFINITY): Promise<TaskRecord[]> {
     this.assertOpen('expireOverdue');
     const at = new Date((now ?? new Date()).getTime());
