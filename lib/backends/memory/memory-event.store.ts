@@ -5,13 +5,23 @@ import type { EventQuery, EventStore } from '../../storage/event.store.js';
 
 const DEFAULT_QUERY_LIMIT = 1000;
 
+/** Field by field: spreading is several times slower on this hot path (every task records 3+ events). */
 function copyEvent(event: TaskEvent): TaskEvent {
   return {
-    ...event,
+    id: event.id,
+    type: event.type,
     timestamp: new Date(event.timestamp.getTime()),
+    taskId: event.taskId,
+    taskName: event.taskName,
+    queue: event.queue,
+    scheduleId: event.scheduleId,
+    workerId: event.workerId,
+    attempt: event.attempt,
+    durationMs: event.durationMs,
+    message: event.message,
     error: event.error && { ...event.error },
     data: event.data && structuredClone(event.data),
-  };
+  } satisfies Record<keyof TaskEvent, unknown>;
 }
 
 /**
@@ -30,7 +40,7 @@ export class MemoryEventStore implements EventStore {
       // After every event with the same or an earlier timestamp: ties keep append order.
       this.events.splice(this.firstAfter(event.timestamp.getTime()), 0, event);
     }
-    for (const event of stored) this.appended.next(copyEvent(event));
+    if (this.appended.observed) for (const event of stored) this.appended.next(copyEvent(event));
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {

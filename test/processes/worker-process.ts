@@ -1,0 +1,42 @@
+/**
+ * A worker app in its own process, for the crash and multi-process tests. Compiled to
+ * dist-test/ before jest runs (see package.json) and started as
+ * `node worker-process.js <backend-url> <executions-log> <concurrency> <leaseMs> <workMs>`.
+ * Each handler run appends `<taskId> <pid> <attempt>` to the executions log, then works for
+ * `workMs`; the process prints `started <taskId>` lines so the parent knows what runs where.
+ */
+import 'reflect-metadata';
+import { appendFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { OmniQModule, Task, type TaskContext } from '../../lib/index.js';
+
+const [backend, executionsLog, concurrency, leaseMs, workMs] = process.argv.slice(2);
+if (!backend || !executionsLog) throw new Error('usage: worker-process <backend-url> <executions-log> <concurrency> <leaseMs> <workMs>');
+
+@Injectable()
+class ProcessTasks {
+  @Task('proc.work', { maxRetries: 0 })
+  async work(payload: { n: number }, ctx: TaskContext): Promise<{ n: number; pid: number }> {
+    appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);
+    process.stdout.write(`started ${ctx.taskId}\n`);
+    if (Number(workMs) > 0) await sleep(Number(workMs), undefined, { signal: ctx.signal });
+    return { n: payload.n, pid: process.pid };
+  }
+}
+
+@Module({
+  imports: [
+    OmniQModule.forRoot({
+      backend,
+      worker: { concurrency: Number(concurrency ?? 10), leaseMs: Number(leaseMs ?? 30_000), pollIntervalMs: 50, shutdownTimeoutMs: 5_000 },
+    }),
+  ],
+  providers: [ProcessTasks],
+})
+class WorkerProcessModule {}
+
+const app = await NestFactory.createApplicationContext(WorkerProcessModule, { logger: ['error', 'warn'] });
+app.enableShutdownHooks();
+process.stdout.write('ready\n');
