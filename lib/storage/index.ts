@@ -1,3 +1,4 @@
 export * from './task-queue.store.js';
 export * from './result.store.js';
 export * from './event.store.js';
+export * from './schedule.store.js';

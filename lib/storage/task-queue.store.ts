@@ -1,4 +1,5 @@
 import type { EncodedValue } from '../models/encoded-value.model.js';
+import type { ScheduleStore } from './schedule.store.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../models/task.model.js';
 
 export type Unsubscribe = () => void;
@@ -130,6 +131,9 @@ export interface TaskQueueStore {
    * use it to start new work in milliseconds; polling is only the fallback.
    */
   onWake(listener: (queue: string) => void): Unsubscribe;
+
+  /** The schedules this backend keeps beside its tasks (absent: the backend cannot run schedules). */
+  readonly schedules?: ScheduleStore;
 
   close(): Promise<void>;
 }

@@ -2,7 +2,9 @@ import { MemoryEventStore, MemoryResultStore, MemoryTaskQueueStore } from '../..
 import { describeEventStoreConformance } from '../conformance/event-store.conformance.js';
 import { describeResultStoreConformance } from '../conformance/result-store.conformance.js';
 import { describeTaskQueueConformance } from '../conformance/task-queue.conformance.js';
+import { describeScheduleStoreConformance } from '../conformance/schedule-store.conformance.js';
 
 describeTaskQueueConformance('memory', async () => new MemoryTaskQueueStore());
 describeResultStoreConformance('memory', async () => new MemoryResultStore());
 describeEventStoreConformance('memory', async () => new MemoryEventStore());
+describeScheduleStoreConformance('memory', async () => new MemoryTaskQueueStore());

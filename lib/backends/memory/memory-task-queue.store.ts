@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, TASK_STATUSES, WAITING_TASK_STATUSES } from '../../models/task.model.js';
+import { MemoryScheduleStore } from './memory-schedule.store.js';
+import type { ScheduleStore } from '../../storage/schedule.store.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type {
   EnqueueOutcome,
@@ -44,6 +46,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   private readonly wakeListeners = new Set<(queue: string) => void>();
   private nextSeq = 0;
   private closed = false;
+  readonly schedules: ScheduleStore = new MemoryScheduleStore(this);
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
     this.assertOpen('enqueue');
