@@ -19,4 +19,6 @@ export * from './errors/codec.errors.js';
 export * from './serialization/index.js';
 export { MemoryTaskQueueStore, MemoryResultStore, MemoryEventStore } from './backends/memory/index.js';
 export { BackendUrlError, type Backend, type BackendContext } from './backends/backend.registry.js';
-export type { OmniQConfig } from './config/omniq-config.js';
+export { resolveConfig, type OmniQConfig, type LoggingConfig } from './config/omniq-config.js';
+export { createLogger, OmniQLogger } from './config/omniq-logger.js';
+export { OmniQConfigError, type ConfigIssue } from './config/config.validation.js';

@@ -26,7 +26,12 @@ export class OmniQStores {
   ) {}
 
   static async open(config: OmniQConfig): Promise<OmniQStores> {
-    const context: BackendContext = { projectName: config.projectName, baseDir: config.baseDir, resources: new SharedResources() };
+    const context: BackendContext = {
+      projectName: config.projectName,
+      baseDir: config.baseDir,
+      storageOptions: config.storageOptions,
+      resources: new SharedResources(),
+    };
     const owned: Closeable[] = [];
     const open = async <S extends Closeable>(
       option: string,

@@ -1,6 +1,8 @@
-import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { TASK_METADATA } from './omniq.constants.js';
+import { OMNIQ_CONFIG, TASK_METADATA } from './omniq.constants.js';
+import type { OmniQConfig } from './config/omniq-config.js';
+import { createLogger, type OmniQLogger } from './config/omniq-logger.js';
 import type { TaskMetadata } from './decorators/task.decorator.js';
 import { TaskDefinitionError } from './errors/omniq.errors.js';
 import { TaskRegistry } from './task.registry.js';
@@ -14,14 +16,17 @@ type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
  */
 @Injectable()
 export class OmniQExplorer implements OnModuleInit {
-  private readonly logger = new Logger('OmniQ');
+  private readonly logger: OmniQLogger;
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly registry: TaskRegistry,
-  ) {}
+    @Inject(OMNIQ_CONFIG) config: OmniQConfig,
+  ) {
+    this.logger = createLogger('OmniQ', config.logging);
+  }
 
   onModuleInit(): void {
     for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);

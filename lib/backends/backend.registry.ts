@@ -10,6 +10,8 @@ export interface BackendContext {
   projectName: string;
   /** Folder for embedded backends' data when a URL gives a relative path (default `./omniq_data`). */
   baseDir: string;
+  /** Backend-specific options (`storageOptions` / OMNIQ_STORAGE_OPTIONS), the same for every backend. */
+  storageOptions: Readonly<Record<string, unknown>>;
   /** Connections shared by the three stores of one module (same database, one connection). */
   resources: SharedResources;
 }

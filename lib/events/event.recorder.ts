@@ -1,6 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { OMNIQ_EVENT_STORE } from '../omniq.constants.js';
+import { OMNIQ_CONFIG, OMNIQ_EVENT_STORE } from '../omniq.constants.js';
+import type { OmniQConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { TaskEvent } from '../models/event.model.js';
 import type { EventStore } from '../storage/event.store.js';
 import { MicroBatcher } from '../utils/micro-batcher.js';
@@ -17,10 +19,14 @@ export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date 
  */
 @Injectable()
 export class EventRecorder {
-  private readonly logger = new Logger('OmniQEvents');
+  private readonly logger: OmniQLogger;
   private readonly batcher: MicroBatcher<TaskEvent, void>;
 
-  constructor(@Inject(OMNIQ_EVENT_STORE) private readonly store: EventStore) {
+  constructor(
+    @Inject(OMNIQ_EVENT_STORE) private readonly store: EventStore,
+    @Inject(OMNIQ_CONFIG) config: OmniQConfig,
+  ) {
+    this.logger = createLogger('OmniQEvents', config.logging);
     this.batcher = new MicroBatcher((events) => store.append(events));
   }
 

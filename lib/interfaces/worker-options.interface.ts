@@ -19,3 +19,15 @@ export interface WorkerOptions {
   /** On shutdown, how long in-flight tasks may finish before they are aborted and released, in ms (default 10,000). */
   shutdownTimeoutMs?: number;
 }
+
+export interface SchedulerOptions {
+  /** Fire due schedules from this app (default true). Every instance may: each tick fires exactly once. */
+  enabled?: boolean;
+  /** How often the scheduler re-reads schedules that other instances may have changed, in ms (default 1,000). */
+  pollIntervalMs?: number;
+  /**
+   * A fire found due later than this (the app was down) counts as missed and follows the
+   * schedule's `missed` policy instead of running late, in ms (default 60,000).
+   */
+  missedGraceMs?: number;
+}

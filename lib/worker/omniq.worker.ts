@@ -1,6 +1,7 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
 import type { TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
@@ -27,7 +28,7 @@ type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
  */
 @Injectable()
 export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('OmniQWorker');
+  private readonly logger: OmniQLogger;
   private readonly active = new Map<string, ActiveTask>();
   private readonly wake = new WakeSignal();
   private readonly runner: TaskRunner;
@@ -50,6 +51,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
   ) {
+    this.logger = createLogger('OmniQWorker', config.logging);
     this.runner = new TaskRunner({
       queue,
       results,
@@ -57,6 +59,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
       registry,
       recorder,
       workerId: config.worker.id,
+      logging: config.logging,
       onRetryScheduled: (retryAt) => this.retriesDue.add(retryAt.getTime()),
     });
   }

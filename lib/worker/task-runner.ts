@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Codec } from '../serialization/codec.js';
+import type { LoggingConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { TaskContext } from '../interfaces/task-context.interface.js';
 import type { ResultRecord, ResultStatus } from '../models/result.model.js';
 import type { TaskRecord } from '../models/task.model.js';
@@ -34,6 +36,7 @@ export interface TaskRunnerDeps {
   registry: TaskRegistry;
   recorder: EventRecorder;
   workerId: string;
+  logging: LoggingConfig;
   /** Told when a retry was scheduled, so the worker can wake up for it instead of waiting for a poll. */
   onRetryScheduled(retryAt: Date): void;
 }
@@ -44,11 +47,12 @@ export interface TaskRunnerDeps {
  * finishing together go to the stores in batches.
  */
 export class TaskRunner {
-  private readonly logger = new Logger('OmniQWorker');
+  private readonly logger: OmniQLogger;
   /** Attempts ending together share one write per store: events, then results, then settlements. */
   private readonly completions: MicroBatcher<Completion, boolean>;
 
   constructor(private readonly deps: TaskRunnerDeps) {
+    this.logger = createLogger('OmniQWorker', deps.logging);
     this.completions = new MicroBatcher(async (items) => {
       await deps.recorder.recordNow(items.flatMap((c) => (c.event ? [c.event] : [])));
       const results = items.flatMap((c) => (c.result ? [c.result] : []));
@@ -94,7 +98,8 @@ export class TaskRunner {
   }
 
   private context(task: TaskRecord, signal: AbortSignal): TaskContext {
-    let logger: Logger | undefined;
+    const { logging } = this.deps;
+    let logger: OmniQLogger | undefined;
     return {
       taskId: task.id,
       name: task.name,
@@ -104,7 +109,7 @@ export class TaskRunner {
       scheduleId: task.scheduleId,
       signal,
       get logger() {
-        return (logger ??= new Logger(`${task.name} ${task.id} #${task.attempts}`));
+        return (logger ??= createLogger(`${task.name} ${task.id} #${task.attempts}`, logging, task.name));
       },
       progress: async (value: unknown) => {
         const progress = toJsonData(value);

@@ -1,0 +1,140 @@
+import { resolve } from 'node:path';
+
+/** What a setting accepts; config.validation.ts turns raw input into the typed value. */
+export type SettingType =
+  | { kind: 'string' }
+  | { kind: 'projectName' }
+  | { kind: 'boolean' }
+  | { kind: 'integer'; min?: number }
+  /** Milliseconds; `min` is the smallest value accepted. */
+  | { kind: 'duration'; min: number }
+  | { kind: 'logLevel' }
+  | { kind: 'componentLevels' }
+  | { kind: 'queues' }
+  | { kind: 'object' }
+  /** A backend URL or type name; `instances`: a store instance is accepted too (module options only). */
+  | { kind: 'store'; instances: boolean }
+  /** One of `values` (case-insensitive); `hint` explains the choice when another value is given. */
+  | { kind: 'enum'; values: readonly string[]; hint?: string };
+
+export interface Setting {
+  /** Path in the YAML file and in the module options (`worker.concurrency`); absent for environment-only settings. */
+  readonly key?: string;
+  readonly env?: string;
+  /** Stores: the variable that names a backend type rather than a URL. */
+  readonly typeEnv?: string;
+  readonly type: SettingType;
+  /** The value when no source sets it; absent when there is none or it is computed (see `doc`). */
+  readonly default?: unknown;
+  /** Only the module options and the environment may set it (the YAML file may not name another file). */
+  readonly notInYaml?: true;
+  /** Accepted for compatibility with the OMNIQ_* settings but without effect in Node: a warning when set to another value than the default. */
+  readonly inert?: true;
+  readonly doc: string;
+}
+
+const STORES = 'a backend URL (memory://, file://path, sqlite://path, …) or type (memory, file, sqlite, …)';
+
+/** Every OmniQ setting: its YAML key and module option, its environment variable, its type and default. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'configFile', env: 'OMNIQ_CONFIG_FILE', type: { kind: 'string' }, notInYaml: true, doc: 'YAML file to read settings from.' },
+  { key: 'projectName', env: 'OMNIQ_PROJECT_NAME', type: { kind: 'projectName' }, default: 'omniq', doc: 'Namespaces everything the backends store.' },
+  { key: 'baseDir', env: 'OMNIQ_BASE_DIR', type: { kind: 'string' }, default: './omniq_data', doc: "Folder of the embedded backends' data." },
+  { key: 'backend', type: { kind: 'store', instances: false }, default: 'memory://', doc: `Backend of all three stores: ${STORES}.` },
+  {
+    key: 'taskQueue',
+    env: 'OMNIQ_TASK_QUEUE_URL',
+    typeEnv: 'OMNIQ_TASK_QUEUE_TYPE',
+    type: { kind: 'store', instances: true },
+    doc: 'Overrides `backend` for the task queue; the module options may pass a store instance.',
+  },
+  {
+    key: 'resultStore',
+    env: 'OMNIQ_RESULT_STORAGE_URL',
+    typeEnv: 'OMNIQ_RESULT_STORAGE_TYPE',
+    type: { kind: 'store', instances: true },
+    doc: 'Overrides `backend` for results; the module options may pass a store instance.',
+  },
+  {
+    key: 'eventStore',
+    env: 'OMNIQ_EVENT_STORAGE_URL',
+    typeEnv: 'OMNIQ_EVENT_STORAGE_TYPE',
+    type: { kind: 'store', instances: true },
+    doc: 'Overrides `backend` for events; the module options may pass a store instance.',
+  },
+  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend.' },
+  {
+    key: 'logging.level',
+    env: 'OMNIQ_LOG_LEVEL',
+    type: { kind: 'logLevel' },
+    default: 'verbose',
+    doc: "Least severe level OmniQ writes; by default every line goes to Nest's logger, whose own levels decide.",
+  },
+  { key: 'logging.components', env: 'OMNIQ_COMPONENT_LOG_LEVELS', type: { kind: 'componentLevels' }, default: {}, doc: 'Level per logger context or task name.' },
+  { key: 'logging.disabled', env: 'OMNIQ_DISABLE_LOGGING', type: { kind: 'boolean' }, default: false, doc: 'Silences every OmniQ logger.' },
+  { key: 'worker.enabled', type: { kind: 'boolean' }, default: true, doc: 'Run a worker in this app.' },
+  { key: 'worker.id', type: { kind: 'string' }, doc: 'Stable id for logs, events and leases (default `<hostname>-<pid>-<random>`).' },
+  { key: 'worker.concurrency', env: 'OMNIQ_MAX_WORKERS', type: { kind: 'integer', min: 1 }, default: 10, doc: 'Tasks in flight at most.' },
+  { key: 'worker.queues', env: 'OMNIQ_DEFAULT_QUEUES', type: { kind: 'queues' }, doc: 'Queues served, highest priority first (default `default`, then the queues of registered tasks).' },
+  { key: 'worker.pollIntervalMs', type: { kind: 'duration', min: 1 }, default: 1_000, doc: 'How often an idle worker looks for due tasks without a wake-up signal.' },
+  { key: 'worker.leaseMs', type: { kind: 'duration', min: 1 }, default: 30_000, doc: 'How long a reserved task stays held without a heartbeat.' },
+  { key: 'worker.heartbeatMs', type: { kind: 'duration', min: 1 }, doc: 'How often leases are renewed (default leaseMs / 3; less than leaseMs).' },
+  { key: 'worker.shutdownTimeoutMs', type: { kind: 'duration', min: 0 }, default: 10_000, doc: 'How long in-flight tasks may finish on shutdown.' },
+  {
+    env: 'OMNIQ_DEFAULT_WORKER',
+    type: {
+      kind: 'enum',
+      values: ['async'],
+      hint:
+        'Node runs OmniQ tasks on its event loop, worker.concurrency at a time; ' +
+        'CPU-bound work belongs in worker_threads started by the handler',
+    },
+    default: 'async',
+    doc: 'Only `async`: tasks run on the event loop, `worker.concurrency` at a time.',
+  },
+  { env: 'OMNIQ_THREAD_WORKERS', type: { kind: 'integer', min: 1 }, default: 4, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
+  { env: 'OMNIQ_PROCESS_WORKERS', type: { kind: 'integer', min: 1 }, default: 2, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
+  { key: 'scheduler.enabled', type: { kind: 'boolean' }, default: true, doc: 'Fire due schedules from this app (every instance may: each tick fires once).' },
+  { key: 'scheduler.pollIntervalMs', type: { kind: 'duration', min: 1 }, default: 1_000, doc: 'How often the scheduler re-reads schedules other instances may have changed.' },
+  {
+    key: 'scheduler.missedGraceMs',
+    type: { kind: 'duration', min: 0 },
+    default: 60_000,
+    doc: "A fire later than this counts as missed (downtime): handled by the schedule's `missed` policy instead of running late.",
+  },
+  { key: 'taskDefaults.queue', type: { kind: 'string' }, default: 'default', doc: 'Queue of tasks that name none.' },
+  { key: 'taskDefaults.priority', type: { kind: 'integer' }, default: 0, doc: 'Priority within a queue; higher runs first.' },
+  { key: 'taskDefaults.maxRetries', env: 'OMNIQ_RETRY_ATTEMPTS', type: { kind: 'integer', min: 0 }, default: 3, doc: 'Retries after the first failed attempt.' },
+  { key: 'taskDefaults.retryDelayMs', env: 'OMNIQ_RETRY_DELAY', type: { kind: 'duration', min: 0 }, default: 5_000, doc: 'Delay before the first retry.' },
+  { key: 'taskDefaults.retryBackoff', type: { kind: 'enum', values: ['exponential', 'fixed'] }, default: 'exponential', doc: '`exponential` or `fixed`.' },
+  { key: 'taskDefaults.retryMaxDelayMs', type: { kind: 'duration', min: 0 }, default: 3_600_000, doc: 'Upper bound of a retry delay.' },
+  { key: 'taskDefaults.timeoutMs', env: 'OMNIQ_TASK_TIMEOUT', type: { kind: 'duration', min: 1 }, doc: 'Abort an attempt after this long (default none).' },
+  { key: 'taskDefaults.ttlMs', env: 'OMNIQ_TASK_TTL', type: { kind: 'duration', min: 1 }, doc: 'A task not started within this long of enqueueing expires (default none).' },
+  { key: 'taskDefaults.resultTtlMs', env: 'OMNIQ_RESULT_TTL', type: { kind: 'duration', min: 1 }, doc: 'Stored results disappear after this long (default kept).' },
+  { key: 'taskDefaults.storeResult', type: { kind: 'boolean' }, default: true, doc: "Store handlers' return values." },
+  { key: 'allowUnregisteredTasks', type: { kind: 'boolean' }, default: false, doc: 'Accept `enqueue()` of tasks no local `@Task()` registers.' },
+  { key: 'resultPollIntervalMs', type: { kind: 'duration', min: 1 }, default: 500, doc: '`waitForResult` polling of stores that cannot notify across processes.' },
+];
+
+/** The store settings, which `backend` fills when they are not set. */
+export const STORE_KEYS = ['taskQueue', 'resultStore', 'eventStore'] as const;
+export type StoreKey = (typeof STORE_KEYS)[number];
+
+export interface BackendType {
+  /** The URL a type alone stands for; absent for network backends, which need a URL. */
+  defaultUrl?: (baseDir: string) => string;
+  example: string;
+}
+
+/**
+ * Backend types a setting may name instead of a URL. Whether a backend is available in this
+ * build is the registry's business: `backendFor()` checks the URL each type leads to.
+ */
+export const BACKEND_TYPES: Readonly<Record<string, BackendType>> = {
+  memory: { defaultUrl: () => 'memory://', example: 'memory://' },
+  file: { defaultUrl: (baseDir) => `file://${resolve(baseDir)}`, example: 'file://./omniq_data' },
+  sqlite: { defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}`, example: 'sqlite://./omniq_data/omniq.db' },
+  postgres: { example: 'postgres://user:password@localhost:5432/omniq' },
+  redis: { example: 'redis://localhost:6379' },
+  nats: { example: 'nats://localhost:4222' },
+};
