@@ -4,6 +4,9 @@ export { OmniQService, type EnqueueItem, type QueueStats } from './omniq.service
 export type { WaitForResultOptions } from './result.waiter.js';
 export { OmniQWorker } from './worker/omniq.worker.js';
 export { Task } from './decorators/task.decorator.js';
+export { Scheduled } from './decorators/scheduled.decorator.js';
+export { OmniQScheduler } from './scheduler/omniq.scheduler.js';
+export * from './interfaces/scheduled-options.interface.js';
 export { TaskRegistry, type RegisteredTask } from './task.registry.js';
 export * from './omniq.constants.js';
 export * from './models/index.js';

@@ -11,3 +11,6 @@ export const OMNIQ_CODEC = 'OMNIQ_CODEC';
 
 /** Reflect-metadata key set by `@Task()` on a method. */
 export const TASK_METADATA = 'omniq:task';
+
+/** Reflect-metadata key set by `@Scheduled()` on a method (an array: a method may carry several). */
+export const SCHEDULED_METADATA = 'omniq:scheduled';

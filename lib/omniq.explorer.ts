@@ -1,16 +1,21 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { OMNIQ_CONFIG, TASK_METADATA } from './omniq.constants.js';
+import { OMNIQ_CODEC, OMNIQ_CONFIG, SCHEDULED_METADATA, TASK_METADATA } from './omniq.constants.js';
 import type { OmniQConfig } from './config/omniq-config.js';
 import { createLogger, type OmniQLogger } from './config/omniq-logger.js';
 import type { TaskMetadata } from './decorators/task.decorator.js';
 import { TaskDefinitionError } from './errors/omniq.errors.js';
 import { TaskRegistry } from './task.registry.js';
+import type { Codec } from './serialization/codec.js';
+import type { ScheduledOptions } from './interfaces/scheduled-options.interface.js';
+import { ScheduleRegistry } from './scheduler/schedule.registry.js';
+import { toScheduleSpec } from './scheduler/schedule-spec.js';
 
 type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 
 /**
- * Finds `@Task()` methods on every provider at module init and registers them. A method-level
+ * Finds `@Task()` and `@Scheduled()` methods on every provider at module init and registers them
+ * (schedules are validated here, so a bad one fails the bootstrap naming its method). A method-level
  * decorator is not indexed by DiscoveryService's metadataKey filter, so every static provider's
  * prototype is scanned.
  */
@@ -23,6 +28,8 @@ export class OmniQExplorer implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly registry: TaskRegistry,
+    private readonly schedules: ScheduleRegistry,
+    @Inject(OMNIQ_CODEC) private readonly codec: Codec,
     @Inject(OMNIQ_CONFIG) config: OmniQConfig,
   ) {
     this.logger = createLogger('OmniQ', config.logging);
@@ -37,28 +44,39 @@ export class OmniQExplorer implements OnModuleInit {
   private explore(wrapper: ProviderWrapper): void {
     const { instance, metatype } = wrapper;
     if (!metatype || typeof metatype !== 'function') return;
-    const prototype = metatype.prototype as object | undefined;
+    const prototype = metatype.prototype as Record<string, (...args: unknown[]) => unknown> | undefined;
     if (!prototype) return;
-    const methods = this.scanner.getAllMethodNames(prototype).filter((method) =>
-      this.reflector.get<TaskMetadata | undefined>(TASK_METADATA, (prototype as Record<string, () => unknown>)[method]),
-    );
+    const methods = this.scanner
+      .getAllMethodNames(prototype)
+      .filter((method) => this.taskOf(prototype[method]!) !== undefined || this.schedulesOf(prototype[method]!).length > 0);
     if (methods.length === 0) return;
     const className = metatype.name;
     if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
       throw new TaskDefinitionError(
-        `${className}.${methods[0]} is a @Task() handler on a request-scoped or transient provider. ` +
+        `${className}.${methods[0]} is a @Task() or @Scheduled() handler on a request-scoped or transient provider. ` +
           'Task handlers must live on singleton providers: move the method to a default-scoped provider.',
       );
     }
     for (const method of methods) {
-      const fn = (instance as Record<string, (...args: unknown[]) => unknown>)[method];
-      const meta = this.reflector.get<TaskMetadata>(TASK_METADATA, fn);
-      this.registry.register({
-        name: meta.name ?? `${className}.${method}`,
-        options: meta.options,
-        source: `${className}.${method}`,
-        handler: fn.bind(instance),
-      });
+      const fn = (instance as Record<string, (...args: unknown[]) => unknown>)[method]!;
+      const source = `${className}.${method}`;
+      const task = this.taskOf(fn);
+      const schedules = this.schedulesOf(fn);
+      // A @Scheduled() method without @Task() is a task of its own, named like its (first) schedule.
+      const name = task?.name ?? (task ? undefined : schedules[0]?.name) ?? source;
+      this.registry.register({ name, options: task?.options ?? {}, source, handler: fn.bind(instance) });
+      for (const options of schedules) {
+        const id = options.name ?? name;
+        this.schedules.register({ id, spec: toScheduleSpec(`${source} (@Scheduled "${id}")`, name, options, this.codec), source });
+      }
     }
+  }
+
+  private taskOf(method: (...args: unknown[]) => unknown): TaskMetadata | undefined {
+    return this.reflector.get<TaskMetadata | undefined>(TASK_METADATA, method);
+  }
+
+  private schedulesOf(method: (...args: unknown[]) => unknown): ScheduledOptions[] {
+    return this.reflector.get<ScheduledOptions[] | undefined>(SCHEDULED_METADATA, method) ?? [];
   }
 }

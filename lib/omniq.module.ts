@@ -12,6 +12,8 @@ import { EventRecorder } from './events/event.recorder.js';
 import { ResultWaiter } from './result.waiter.js';
 import { OmniQService } from './omniq.service.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
+import { ScheduleRegistry } from './scheduler/schedule.registry.js';
+import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 
 const providers: Provider[] = [
   { provide: OMNIQ_CONFIG, inject: [OMNIQ_MODULE_OPTIONS], useFactory: (options: OmniQModuleOptions) => resolveConfig(options) },
@@ -26,6 +28,8 @@ const providers: Provider[] = [
   ResultWaiter,
   OmniQService,
   OmniQWorker,
+  ScheduleRegistry,
+  OmniQScheduler,
 ];
 
 /**
@@ -35,7 +39,7 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [OmniQService, OmniQWorker, OMNIQ_TASK_QUEUE, OMNIQ_RESULT_STORE, OMNIQ_EVENT_STORE, OMNIQ_CONFIG],
+  exports: [OmniQService, OmniQWorker, OmniQScheduler, OMNIQ_TASK_QUEUE, OMNIQ_RESULT_STORE, OMNIQ_EVENT_STORE, OMNIQ_CONFIG],
 })
 export class OmniQModule extends OmniQConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly stores: OmniQStores) {

@@ -20,6 +20,9 @@ import { validateTaskOptions } from './utils/task-options.validation.js';
 import { buildNewTask } from './utils/new-task.builder.js';
 import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { recordFinalOutcome } from './events/final-outcome.js';
+import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
+import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
+import type { CreateScheduleOptions } from './interfaces/scheduled-options.interface.js';
 
 export interface EnqueueItem<N extends string = string> {
   name: N;
@@ -41,6 +44,7 @@ export class OmniQService {
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
     private readonly waiter: ResultWaiter,
+    private readonly scheduler: OmniQScheduler,
   ) {}
 
   /** Enqueues one task and returns its id (or, with a live idempotency `key`, the existing task's id). */
@@ -156,6 +160,54 @@ export class OmniQService {
     const expired = await this.queue.expireOverdue(new Date());
     await Promise.all(expired.map((task) => recordFinalOutcome(this.results, this.recorder, task, 'expired')));
     return { expiredTasks: expired.length, purgedResults: await this.results.purgeExpired(new Date()) };
+  }
+
+  /**
+   * Creates a schedule that fires a registered task (or updates the schedule with this name).
+   * Stored with the tasks: every instance sees it, and each tick fires exactly once.
+   */
+  async createSchedule(name: string, options: CreateScheduleOptions): Promise<Schedule> {
+    return this.decodeSchedule(await this.scheduler.create(name, options));
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    return (await this.scheduler.list()).map((s) => this.decodeSchedule(s));
+  }
+
+  async getSchedule(id: string): Promise<Schedule | undefined> {
+    const found = await this.scheduler.get(id);
+    return found && this.decodeSchedule(found);
+  }
+
+  /** Stops the schedule on every instance, across restarts, until resumed. */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return this.decodeSchedule(await this.scheduler.pause(id));
+  }
+
+  /** Resumes a paused schedule from its next fire time (fires that fell due while paused are skipped). */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return this.decodeSchedule(await this.scheduler.resume(id));
+  }
+
+  /** Deletes a schedule. A `@Scheduled()` one comes back at the next bootstrap that declares it. */
+  removeSchedule(id: string): Promise<boolean> {
+    return this.scheduler.remove(id);
+  }
+
+  /** Enqueues the schedule's task now; its timing is unchanged. Returns the task id. */
+  async triggerSchedule(id: string): Promise<TaskId> {
+    return this.scheduler.trigger(id);
+  }
+
+  /** The most recent result of any task the schedule enqueued. */
+  async getScheduleResult<R = unknown>(id: string): Promise<TaskResult<R> | undefined> {
+    const record = await this.results.latestForSchedule(id);
+    return record && this.decodeResult<R>(record);
+  }
+
+  private decodeSchedule(record: ScheduleRecord): Schedule {
+    const { payload, ...rest } = record;
+    return { ...rest, payload: this.codec.decode(payload, `payload of schedule ${record.id}`) };
   }
 
   private encodePayload(name: string, payload: unknown): EncodedValue {

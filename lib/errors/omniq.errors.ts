@@ -52,3 +52,14 @@ export function formatValue(value: unknown): string {
     return String(value);
   }
 }
+
+export class ScheduleDefinitionError extends OmniQError {
+  override name = 'ScheduleDefinitionError';
+}
+
+export class UnknownScheduleError extends OmniQError {
+  override name = 'UnknownScheduleError';
+  constructor(id: string) {
+    super(`Unknown schedule "${id}"`);
+  }
+}

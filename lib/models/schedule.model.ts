@@ -56,3 +56,6 @@ export interface ScheduleRecord extends ScheduleSpec {
   updatedAt: Date;
   pausedAt?: Date;
 }
+
+/** A schedule as the service returns it: the payload decoded. */
+export type Schedule<P = unknown> = Omit<ScheduleRecord, 'payload'> & { payload: P };

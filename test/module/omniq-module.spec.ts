@@ -126,7 +126,7 @@ describe('OmniQModule', () => {
       @Task('scoped.task')
       run(): void {}
     }
-    await expect(createTestApp({ backend: 'memory://' }, [Scoped])).rejects.toThrow(/Scoped\.run is a @Task\(\) handler on a request-scoped/);
+    await expect(createTestApp({ backend: 'memory://' }, [Scoped])).rejects.toThrow(/Scoped\.run is a @Task\(\) or @Scheduled\(\) handler on a request-scoped/);
   });
 
   it('fails the bootstrap with a clear message for an unknown backend URL', async () => {

@@ -1,0 +1,168 @@
+import { Injectable } from '@nestjs/common';
+import {
+  MemoryEventStore,
+  MemoryResultStore,
+  MemoryTaskQueueStore,
+  ScheduleDefinitionError,
+  Scheduled,
+  Task,
+  UnknownScheduleError,
+  UnknownTaskError,
+} from '../../lib/index.js';
+import { nextEvents } from '../support/events.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
+
+const calls: Array<{ schedule: string; payload: unknown }> = [];
+
+@Injectable()
+class ScheduledTasks {
+  @Task('report.daily')
+  @Scheduled({ name: 'nightly-report', cron: '0 3 * * *', tz: 'Europe/Berlin', payload: { kind: 'nightly' } })
+  report(payload: unknown): string {
+    calls.push({ schedule: 'report', payload });
+    return 'report built';
+  }
+
+  @Scheduled({ every: 50, maxRuns: 3, payload: { n: 1 } })
+  heartbeat(payload: unknown): number {
+    calls.push({ schedule: 'heartbeat', payload });
+    return calls.length;
+  }
+
+  @Task('cleanup')
+  cleanup(): string {
+    return 'cleaned';
+  }
+}
+
+function sharedStores() {
+  return { taskQueue: new MemoryTaskQueueStore(), resultStore: new MemoryResultStore(), eventStore: new MemoryEventStore() };
+}
+
+describe('OmniQScheduler', () => {
+  const apps: TestApp[] = [];
+  const boot = async (...args: Parameters<typeof createTestApp>): Promise<TestApp> => {
+    const app = await createTestApp(...args);
+    apps.push(app);
+    return app;
+  };
+  beforeEach(() => calls.splice(0));
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+  });
+
+  it('registers @Scheduled methods, fires them on time with their payload, and expires them after maxRuns', async () => {
+    const completed = (t: TestApp) => nextEvents(t.omniq, 3, (e) => e.type === 'completed' && e.scheduleId === 'ScheduledTasks.heartbeat');
+    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const done = await completed(t);
+    expect(done).toHaveLength(3);
+    expect(calls.filter((c) => c.schedule === 'heartbeat').map((c) => c.payload)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+    const schedule = await t.omniq.getSchedule('ScheduledTasks.heartbeat');
+    expect(schedule).toMatchObject({ status: 'expired', runCount: 3, source: 'decorator', kind: 'interval', everyMs: 50, taskName: 'ScheduledTasks.heartbeat' });
+    expect(schedule?.nextRunAt).toBeUndefined();
+    const result = await t.omniq.getScheduleResult('ScheduledTasks.heartbeat');
+    expect(result).toMatchObject({ status: 'success', scheduleId: 'ScheduledTasks.heartbeat' });
+  });
+
+  it('stores cron schedules with their next fire time in the time zone', async () => {
+    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const nightly = await t.omniq.getSchedule('nightly-report');
+    expect(nightly).toMatchObject({ kind: 'cron', cron: '0 3 * * *', tz: 'Europe/Berlin', taskName: 'report.daily', payload: { kind: 'nightly' }, status: 'active' });
+    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(nightly!.nextRunAt!);
+    expect(local).toBe('03:00');
+    expect(nightly!.nextRunAt!.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it('pauses and resumes through the store: every instance stops, it stays paused after a restart, and events are recorded', async () => {
+    const stores = sharedStores();
+    const first = await boot({ ...stores }, [ScheduledTasks]);
+    const paused = await first.omniq.pauseSchedule('nightly-report');
+    expect(paused).toMatchObject({ status: 'paused' });
+    expect(paused.nextRunAt).toBeUndefined();
+    await first.close();
+    apps.splice(apps.indexOf(first), 1);
+
+    const second = await boot({ ...stores }, [ScheduledTasks]);
+    expect((await second.omniq.getSchedule('nightly-report'))?.status).toBe('paused');
+    const resumed = await second.omniq.resumeSchedule('nightly-report');
+    expect(resumed.status).toBe('active');
+    expect(resumed.nextRunAt!.getTime()).toBeGreaterThan(Date.now());
+    const types = (await second.omniq.getEvents({ scheduleId: 'nightly-report' })).map((e) => e.type);
+    expect(types).toEqual(['schedule_paused', 'schedule_resumed']);
+    await expect(second.omniq.pauseSchedule('nope')).rejects.toBeInstanceOf(UnknownScheduleError);
+  });
+
+  it('reconciles at bootstrap: a schedule removed from the code is disabled, a changed one updated', async () => {
+    const stores = sharedStores();
+    @Injectable()
+    class V1 {
+      @Scheduled({ name: 'sync', every: '1h' })
+      sync(): void {}
+      @Scheduled({ name: 'legacy', every: '1h' })
+      legacy(): void {}
+    }
+    @Injectable()
+    class V2 {
+      @Scheduled({ name: 'sync', every: '2h' })
+      sync(): void {}
+    }
+    const v1 = await boot({ ...stores }, [V1]);
+    const before = await v1.omniq.getSchedule('sync');
+    await v1.close();
+    apps.splice(0);
+    const v2 = await boot({ ...stores }, [V2]);
+    expect(await v2.omniq.getSchedule('legacy')).toMatchObject({ status: 'disabled' });
+    const after = await v2.omniq.getSchedule('sync');
+    expect(after).toMatchObject({ status: 'active', everyMs: 7_200_000 });
+    expect(after!.specHash).not.toBe(before!.specHash);
+  });
+
+  it('creates schedules at runtime for registered tasks, triggers them now, and removes them', async () => {
+    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const created = await t.omniq.createSchedule('hourly-cleanup', { task: 'cleanup', cron: '0 * * * *' });
+    expect(created).toMatchObject({ id: 'hourly-cleanup', source: 'runtime', status: 'active', taskName: 'cleanup' });
+    expect((await t.omniq.listSchedules()).map((s) => s.id)).toContain('hourly-cleanup');
+    const id = await t.omniq.triggerSchedule('hourly-cleanup');
+    expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'success', value: 'cleaned', scheduleId: 'hourly-cleanup' });
+    expect((await t.omniq.getScheduleResult('hourly-cleanup'))?.value).toBe('cleaned');
+    expect((await t.omniq.getSchedule('hourly-cleanup'))?.runCount).toBe(0);
+    await expect(t.omniq.createSchedule('x', { task: 'no.such.task', every: 1000 })).rejects.toBeInstanceOf(UnknownTaskError);
+    await expect(t.omniq.createSchedule('y', { task: 'cleanup', every: -1 })).rejects.toThrow('createSchedule("y"): every -1 must be');
+    expect(await t.omniq.removeSchedule('hourly-cleanup')).toBe(true);
+    expect(await t.omniq.getSchedule('hourly-cleanup')).toBeUndefined();
+  });
+
+  it('fires each tick exactly once however many instances share the store', async () => {
+    const stores = sharedStores();
+    @Injectable()
+    class Ticker {
+      @Task('tick')
+      @Scheduled({ name: 'ticker', every: 40, maxRuns: 10, overlap: true })
+      tick(): void {}
+    }
+    const instances = await Promise.all([0, 1, 2].map(() => boot({ ...stores, scheduler: { pollIntervalMs: 10 } }, [Ticker])));
+    await nextEvents(instances[0]!.omniq, 10, (e) => e.type === 'completed' && e.scheduleId === 'ticker');
+    const enqueued = await instances[0]!.omniq.getEvents({ scheduleId: 'ticker', types: ['enqueued'] });
+    expect(enqueued).toHaveLength(10);
+    const fireTimes = enqueued.map((e) => Date.parse(e.message!.split(' for ')[1]!)).sort((a, b) => a - b);
+    expect(new Set(fireTimes).size).toBe(10);
+    expect(fireTimes.slice(1).map((at, i) => at - fireTimes[i]!)).toEqual(Array(9).fill(40));
+    expect((await instances[0]!.omniq.getSchedule('ticker'))?.status).toBe('expired');
+  });
+
+  it.each([
+    [{ cron: 'not a cron' }, /Bad\.job \(@Scheduled "Bad\.job"\): invalid cron expression "not a cron"/],
+    [{ cron: '0 3 * * *', tz: 'Europe/Atlantis' }, /Bad\.job \(@Scheduled "Bad\.job"\): unknown time zone "Europe\/Atlantis"/],
+    [{ every: 0 }, /Bad\.job \(@Scheduled "Bad\.job"\): every 0 must be/],
+    [{ cron: '* * * * *', every: 1000 }, /Bad\.job \(@Scheduled "Bad\.job"\): give exactly one of cron, every or at, not cron/],
+  ])('fails the bootstrap for %j, naming class, method and expression', async (options, message) => {
+    @Injectable()
+    class Bad {
+      @Scheduled(options)
+      job(): void {}
+    }
+    const booting = createTestApp({ backend: 'memory://' }, [Bad]);
+    await expect(booting).rejects.toThrow(ScheduleDefinitionError);
+    await expect(createTestApp({ backend: 'memory://' }, [Bad])).rejects.toThrow(message);
+  });
+});
