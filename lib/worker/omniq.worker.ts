@@ -11,11 +11,12 @@ import { recordFinalOutcome } from '../events/final-outcome.js';
 import { LeaseLostError, WorkerShutdownError } from '../errors/task.errors.js';
 import { TaskRegistry } from '../task.registry.js';
 import { TaskRunner } from './task-runner.js';
+import { Attempt } from './attempt.js';
 import { WakeSignal } from './wake-signal.js';
 
 interface ActiveTask {
   task: TaskRecord;
-  controller: AbortController;
+  attempt: Attempt;
   done: Promise<void>;
 }
 
@@ -134,7 +135,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     }
     if (this.active.size > 0) {
       this.logger.warn(`Worker ${this.id}: aborting ${this.active.size} task(s) still running and releasing their leases`);
-      for (const { controller } of this.active.values()) controller.abort(new WorkerShutdownError());
+      for (const { attempt } of this.active.values()) attempt.stop(new WorkerShutdownError());
       await this.waitForActive();
     }
     clearInterval(this.heartbeat);
@@ -178,16 +179,19 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private launch(task: TaskRecord): void {
-    const controller = new AbortController();
-    const token = task.leaseToken!;
-    const done = this.runner
-      .run(task, controller)
-      .catch((error: unknown) => this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`))
-      .finally(() => {
-        this.active.delete(token);
-        this.wake.notify();
-      });
-    this.active.set(token, { task, controller, done });
+    const attempt = new Attempt();
+    this.active.set(task.leaseToken!, { task, attempt, done: this.runAttempt(task, attempt) });
+  }
+
+  private async runAttempt(task: TaskRecord, attempt: Attempt): Promise<void> {
+    try {
+      await this.runner.run(task, attempt);
+    } catch (error) {
+      this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`);
+    } finally {
+      this.active.delete(task.leaseToken!);
+      this.wake.notify();
+    }
   }
 
   /** Expires overdue waiting tasks and purges expired results, at most once per poll interval. */
@@ -213,8 +217,8 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
         entries.map(({ task }) => ({ id: task.id, token: task.leaseToken! })),
         this.config.worker.leaseMs,
       );
-      entries.forEach(({ task, controller }, i) => {
-        if (!held[i]) controller.abort(new LeaseLostError(task.id));
+      entries.forEach(({ task, attempt }, i) => {
+        if (!held[i]) attempt.stop(new LeaseLostError(task.id));
       });
     } catch (error) {
       this.logger.warn(`Worker ${this.id}: renewing leases failed: ${String(error)}`);

@@ -12,7 +12,8 @@ import type { TaskRegistry } from '../task.registry.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
 import { MicroBatcher } from '../utils/micro-batcher.js';
-import { invoke, untilAborted } from './abort.util.js';
+import { invoke } from './invoke.util.js';
+import type { Attempt } from './attempt.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
 
@@ -61,12 +62,12 @@ export class TaskRunner {
     });
   }
 
-  async run(task: TaskRecord, controller: AbortController): Promise<void> {
+  async run(task: TaskRecord, attempt: Attempt): Promise<void> {
     const startedAt = new Date();
     void this.deps.recorder.record({ ...this.eventBase(task), type: 'started' });
     if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
-    const outcome = await this.execute(task, controller);
-    await this.finish(task, outcome, controller.signal, startedAt);
+    const outcome = await this.execute(task, attempt);
+    await this.finish(task, outcome, attempt.stopReason, startedAt);
   }
 
   /** Resolves once every result and settlement handed to the stores so far is written. */
@@ -74,7 +75,7 @@ export class TaskRunner {
     return this.completions.drain();
   }
 
-  private async execute(task: TaskRecord, controller: AbortController): Promise<Outcome> {
+  private async execute(task: TaskRecord, attempt: Attempt): Promise<Outcome> {
     const registered = this.deps.registry.get(task.name);
     if (!registered) {
       return { ok: false, error: new NonRetryableError(`No handler for task "${task.name}" is registered in worker ${this.deps.workerId}`) };
@@ -85,11 +86,10 @@ export class TaskRunner {
     } catch (error) {
       return { ok: false, error };
     }
-    const timer =
-      task.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new TaskTimeoutError(task.timeoutMs!)), task.timeoutMs);
+    const timer = task.timeoutMs === undefined ? undefined : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), task.timeoutMs);
     try {
-      const ctx = this.context(task, controller.signal);
-      return { ok: true, value: await untilAborted(invoke(() => registered.handler(payload, ctx)), controller.signal) };
+      const ctx = this.context(task, attempt);
+      return { ok: true, value: await attempt.race(invoke(() => registered.handler(payload, ctx))) };
     } catch (error) {
       return { ok: false, error };
     } finally {
@@ -97,7 +97,7 @@ export class TaskRunner {
     }
   }
 
-  private context(task: TaskRecord, signal: AbortSignal): TaskContext {
+  private context(task: TaskRecord, attempt: Attempt): TaskContext {
     const { logging } = this.deps;
     let logger: OmniQLogger | undefined;
     return {
@@ -107,7 +107,9 @@ export class TaskRunner {
       attempt: task.attempts,
       maxRetries: task.maxRetries,
       scheduleId: task.scheduleId,
-      signal,
+      get signal() {
+        return attempt.signal;
+      },
       get logger() {
         return (logger ??= createLogger(`${task.name} ${task.id} #${task.attempts}`, logging, task.name));
       },
@@ -119,7 +121,7 @@ export class TaskRunner {
     };
   }
 
-  private async finish(task: TaskRecord, outcome: Outcome, signal: AbortSignal, startedAt: Date): Promise<void> {
+  private async finish(task: TaskRecord, outcome: Outcome, reason: unknown, startedAt: Date): Promise<void> {
     const durationMs = Date.now() - startedAt.getTime();
     if (outcome.ok) {
       let value;
@@ -131,7 +133,6 @@ export class TaskRunner {
       if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${durationMs} ms`);
       return this.conclude(task, 'completed', 'success', startedAt, durationMs, { value });
     }
-    const reason: unknown = signal.aborted ? signal.reason : undefined;
     if (reason instanceof WorkerShutdownError) {
       await this.settle(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
       this.logger.warn(`Task ${task.name} ${task.id} aborted by shutdown; released for another worker`);
