@@ -1,4 +1,5 @@
 import { MemoryEventStore, MemoryResultStore, MemoryTaskQueueStore } from './memory/index.js';
+import { fileBackend } from './file/index.js';
 import type { EventStore } from '../storage/event.store.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
@@ -34,6 +35,7 @@ const memoryBackend: Backend = {
 
 const BACKENDS: Readonly<Record<string, Backend>> = {
   memory: memoryBackend,
+  file: fileBackend,
 };
 
 export class BackendUrlError extends OmniQError {

@@ -3,12 +3,13 @@
  * dist-test/ before jest runs (see package.json) and started as
  * `node worker-process.js <backend-url> <executions-log> <concurrency> <leaseMs> <workMs>`.
  * Each handler run appends `<taskId> <pid> <attempt>` to the executions log, then works for
- * `workMs`; the process prints `started <taskId>` lines so the parent knows what runs where.
+ * `workMs`; the process prints `ready`, then `started <taskId>` lines so the parent knows what runs
+ * where, and `stopped` once a graceful shutdown (SIGTERM through Nest's shutdown hooks) completed.
  */
 import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { OmniQModule, Task, type TaskContext } from '../../lib/index.js';
 
@@ -16,7 +17,12 @@ const [backend, executionsLog, concurrency, leaseMs, workMs] = process.argv.slic
 if (!backend || !executionsLog) throw new Error('usage: worker-process <backend-url> <executions-log> <concurrency> <leaseMs> <workMs>');
 
 @Injectable()
-class ProcessTasks {
+class ProcessTasks implements OnApplicationShutdown {
+  /** Runs after OmniQ drained its worker: tells the parent the shutdown was graceful. */
+  onApplicationShutdown(): void {
+    process.stdout.write('stopped\n');
+  }
+
   @Task('proc.work', { maxRetries: 0 })
   async work(payload: { n: number }, ctx: TaskContext): Promise<{ n: number; pid: number }> {
     appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);

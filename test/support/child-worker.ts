@@ -17,6 +17,8 @@ export interface ChildWorkerOptions {
 /** A worker app in a child process (test/processes/worker-process.ts), watched through its stdout. */
 export class ChildWorker {
   readonly started: string[] = [];
+  /** Whether the child reported a completed graceful shutdown. */
+  stopped = false;
   private readonly process: ChildProcess;
   private readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
   private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
@@ -36,6 +38,7 @@ export class ChildWorker {
     this.ready = new Promise((resolve) => (markReady = resolve));
     lines.on('line', (line) => {
       if (line === 'ready') markReady();
+      if (line === 'stopped') this.stopped = true;
       if (!line.startsWith('started ')) return;
       this.started.push(line.slice('started '.length));
       for (const waiter of this.waiters.filter((w) => this.started.length >= w.count)) waiter.resolve();

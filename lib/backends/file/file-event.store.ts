@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { Subject, type Observable } from 'rxjs';
+import { StoreClosedError } from '../../errors/store.errors.js';
+import type { TaskEvent } from '../../models/event.model.js';
+import type { EventQuery, EventStore } from '../../storage/event.store.js';
+import { createFileAtomic, isErrno, tempPathFor, unlinkQuietly } from './atomic-write.js';
+import { DirectoryMutex } from './directory-mutex.js';
+import { reviveDates } from './task-codec.js';
+
+const DEFAULT_QUERY_LIMIT = 1000;
+const LOG_FORMAT = 'omniq.events/1';
+/** The lock is held for milliseconds (a purge rewrites the log before taking it). */
+const LOCK_STALE_MS = 5_000;
+const NEWLINE = 0x0a;
+
+const headerLine = (): string => `${JSON.stringify({ format: LOG_FORMAT, log: randomUUID() })}\n`;
+const eventLines = (events: readonly TaskEvent[]): string => events.map((event) => `${JSON.stringify(event)}\n`).join('');
+
+function parseEvent(line: string): TaskEvent {
+  const event = JSON.parse(line) as Record<string, unknown>;
+  if (typeof event.id !== 'string' || typeof event.type !== 'string') throw new Error('not an event');
+  reviveDates(event, ['timestamp']);
+  if (!(event.timestamp instanceof Date)) throw new Error('the event has no timestamp');
+  return event as unknown as TaskEvent;
+}
+
+/** A copy through JSON, as stored (structuredClone would make Dates of another realm under jest). */
+const copyEvent = (event: TaskEvent): TaskEvent => parseEvent(JSON.stringify(event));
+
+interface OpenLog {
+  handle: FileHandle;
+  size: number;
+  /** From the header line; undefined for a log without one. */
+  id: string | undefined;
+  headerBytes: number;
+}
+
+/** The log's identity from its first line: a purge writes a new log with a new id. */
+async function readLogId(handle: FileHandle): Promise<{ id: string | undefined; bytes: number }> {
+  const buffer = Buffer.alloc(256);
+  const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+  const end = buffer.subarray(0, bytesRead).indexOf(NEWLINE);
+  if (end < 0) return { id: undefined, bytes: 0 };
+  try {
+    const header = JSON.parse(buffer.toString('utf8', 0, end)) as { format?: unknown; log?: unknown };
+    if (header.format === LOG_FORMAT && typeof header.log === 'string') return { id: header.log, bytes: end + 1 };
+  } catch {
+    // Not a header: a log written without one is read from its first byte.
+  }
+  return { id: undefined, bytes: 0 };
+}
+
+/**
+ * Lifecycle events in one append-only JSONL file, `events.jsonl`, after a header line naming the
+ * log. Appends from every process go through a DirectoryMutex (so a purge, which rewrites the
+ * file atomically, never drops an event appended meanwhile). Each instance keeps the events it
+ * has read, sorted by timestamp then log order, and reads only the bytes added since its last
+ * query; a new header id means the log was rewritten, and it is read again from the start.
+ *
+ * stream() carries the events appended through this instance.
+ */
+export class FileEventStore implements EventStore {
+  private readonly logger = new Logger('OmniQFileEventStore');
+  private readonly appended = new Subject<TaskEvent>();
+  private readonly mutex: DirectoryMutex;
+  private readonly path: string;
+  private events: TaskEvent[] = [];
+  private logId: string | undefined;
+  private offset = 0;
+  private logCreated = false;
+  private syncing: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(root: string) {
+    this.path = join(root, 'events.jsonl');
+    this.mutex = new DirectoryMutex(join(root, 'events.lock'), LOCK_STALE_MS);
+  }
+
+  /** Opens (creating if needed) the event log kept in `root`, the project's folder. */
+  static async open(root: string): Promise<FileEventStore> {
+    await mkdir(root, { recursive: true });
+    return new FileEventStore(root);
+  }
+
+  async append(events: readonly TaskEvent[]): Promise<void> {
+    this.assertOpen('append');
+    if (events.length === 0) return;
+    const lines = eventLines(events);
+    await this.mutex.run(async (assertHeld) => {
+      // Once created, the log is only ever replaced (by a purge, with a header), never removed.
+      if (!this.logCreated) {
+        await createFileAtomic(this.path, headerLine());
+        this.logCreated = true;
+      }
+      assertHeld();
+      await appendFile(this.path, lines);
+    });
+    for (const event of events) this.appended.next(copyEvent(event));
+  }
+
+  async query(query: EventQuery = {}): Promise<TaskEvent[]> {
+    this.assertOpen('query');
+    await this.sync();
+    const from = query.since === undefined ? 0 : this.firstAtOrAfter(query.since.getTime());
+    const to = query.until === undefined ? this.events.length : this.firstAtOrAfter(query.until.getTime());
+    const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
+    const types = query.types && new Set(query.types);
+    const matches = (event: TaskEvent): boolean =>
+      (query.taskId === undefined || event.taskId === query.taskId) &&
+      (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
+      (query.queue === undefined || event.queue === query.queue) &&
+      (types === undefined || types.has(event.type));
+    const found: TaskEvent[] = [];
+    const descending = query.order === 'desc';
+    for (let i = descending ? to - 1 : from; found.length < limit && i >= from && i < to; i += descending ? -1 : 1) {
+      if (matches(this.events[i])) found.push(copyEvent(this.events[i]));
+    }
+    return found;
+  }
+
+  async purgeOlderThan(cutoff: Date): Promise<number> {
+    this.assertOpen('purgeOlderThan');
+    const cutoffMs = cutoff.getTime();
+    // The bulk of the rewrite happens outside the lock, so appends never wait on it: only the
+    // events appended meanwhile are read and added under the lock, right before the swap.
+    await this.sync();
+    const { logId, offset } = this;
+    const purged = this.firstAtOrAfter(cutoffMs);
+    if (purged === 0) return 0;
+    const staged = tempPathFor(this.path);
+    let outcome: number | undefined;
+    try {
+      await writeFile(staged, headerLine() + eventLines(this.events.slice(purged)));
+      outcome = await this.mutex.run(async (assertHeld) => {
+        const tail = await this.withLog(async (log) => (log.id === logId ? this.readTail(log.handle, offset, log.size) : undefined));
+        if (tail === undefined) return undefined;
+        const kept = tail.events.filter((event) => event.timestamp.getTime() >= cutoffMs);
+        if (kept.length > 0) await appendFile(staged, eventLines(kept));
+        assertHeld();
+        await rename(staged, this.path);
+        return purged + tail.events.length - kept.length;
+      });
+    } finally {
+      await unlinkQuietly(staged);
+    }
+    // Another purge replaced the log first: start again from what it left.
+    return outcome ?? this.purgeOlderThan(cutoff);
+  }
+
+  stream(): Observable<TaskEvent> {
+    return this.appended.asObservable();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.appended.complete();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StoreClosedError('FileEventStore', operation);
+  }
+
+  /** Reads what was appended since the last sync; one sync at a time. */
+  private sync(): Promise<void> {
+    const run = this.syncing.then(() => this.readNew());
+    this.syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async readNew(): Promise<void> {
+    const found = await this.withLog(async (log) => {
+      if (log.id !== this.logId || log.size < this.offset) this.restart(log.id, log.headerBytes);
+      const tail = await this.readTail(log.handle, this.offset, log.size);
+      this.offset = tail.end;
+      for (const event of tail.events) this.insert(event);
+      return true;
+    });
+    if (!found) this.restart(undefined, 0);
+  }
+
+  /** Runs `fn` on the open log; undefined (without calling it) when there is no log yet. */
+  private async withLog<R>(fn: (log: OpenLog) => Promise<R>): Promise<R | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path, 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      const { id, bytes } = await readLogId(handle);
+      return await fn({ handle, size, id, headerBytes: bytes });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** The events after byte `from`, up to the last complete line (an append may be landing). */
+  private async readTail(handle: FileHandle, from: number, size: number): Promise<{ events: TaskEvent[]; end: number }> {
+    if (size <= from) return { events: [], end: from };
+    const buffer = Buffer.alloc(size - from);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
+    const last = buffer.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+    if (last < 0) return { events: [], end: from };
+    const events: TaskEvent[] = [];
+    for (const line of buffer.toString('utf8', 0, last).split('\n')) {
+      if (line === '') continue;
+      try {
+        events.push(parseEvent(line));
+      } catch (error) {
+        this.logger.error(`Skipping a damaged line in ${this.path} (after byte ${from}): ${(error as Error).message}`);
+      }
+    }
+    return { events, end: from + last + 1 };
+  }
+
+  private restart(logId: string | undefined, offset: number): void {
+    this.events = [];
+    this.logId = logId;
+    this.offset = offset;
+  }
+
+  private insert(event: TaskEvent): void {
+    // After every event with the same or an earlier timestamp: ties keep log order. Events
+    // mostly arrive in time order, so check the end before searching.
+    const ms = event.timestamp.getTime();
+    const last = this.events.at(-1);
+    const at = last === undefined || last.timestamp.getTime() <= ms ? this.events.length : this.search((e) => e.timestamp.getTime() > ms);
+    this.events.splice(at, 0, event);
+  }
+
+  private firstAtOrAfter(ms: number): number {
+    return this.search((event) => event.timestamp.getTime() >= ms);
+  }
+
+  /** The first index whose event satisfies `isAtOrPast` (a predicate that stays true once true). */
+  private search(isAtOrPast: (event: TaskEvent) => boolean): number {
+    let low = 0;
+    let high = this.events.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (isAtOrPast(this.events[middle])) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+}

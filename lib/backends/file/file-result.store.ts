@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { StoreClosedError } from '../../errors/store.errors.js';
+import type { ResultRecord } from '../../models/result.model.js';
+import type { ResultStore } from '../../storage/result.store.js';
+import type { Unsubscribe } from '../../storage/task-queue.store.js';
+import { isErrno, readFileIfExists, unlinkQuietly, writeFileAtomic } from './atomic-write.js';
+import { CorruptFileError } from './file-store.errors.js';
+import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
+import { fileKey, reviveDates } from './task-codec.js';
+
+const RESULT_FORMAT = 'omniq.result/1';
+const DATE_FIELDS = ['createdAt', 'startedAt', 'completedAt', 'expiresAt'];
+
+const isExpired = (result: ResultRecord, nowMs: number): boolean =>
+  result.expiresAt !== undefined && result.expiresAt.getTime() <= nowMs;
+
+/**
+ * Task results on a folder: `results/<task>.json`, one file per task, replaced atomically by a
+ * later put (the last rename wins, which is "a later put replaces it" across processes too).
+ * `result-schedules/<sha256(scheduleId)>/<task>` are empty markers, so `latestForSchedule` reads
+ * only that schedule's results; a marker is a hint, checked against the result it names.
+ *
+ * Listeners hear about puts made through this instance (other processes' puts are not seen, so
+ * waiters there fall back to polling).
+ */
+export class FileResultStore implements ResultStore {
+  private readonly logger = new Logger('OmniQFileResultStore');
+  private readonly listeners = new Set<(taskId: string) => void>();
+  private readonly resultsDir: string;
+  private readonly schedulesDir: string;
+  private closed = false;
+
+  private constructor(root: string) {
+    this.resultsDir = join(root, 'results');
+    this.schedulesDir = join(root, 'result-schedules');
+  }
+
+  /** Opens (creating if needed) the results kept in `root`, the project's folder. */
+  static async open(root: string): Promise<FileResultStore> {
+    const store = new FileResultStore(root);
+    await mkdir(store.resultsDir, { recursive: true });
+    await mkdir(store.schedulesDir, { recursive: true });
+    return store;
+  }
+
+  async put(results: readonly ResultRecord[]): Promise<void> {
+    this.assertOpen('put');
+    await mapLimit(results, IO_CONCURRENCY, async (result) => {
+      await writeFileAtomic(this.pathOf(result.taskId), JSON.stringify({ format: RESULT_FORMAT, result }));
+      if (result.scheduleId === undefined) return;
+      const dir = this.scheduleDir(result.scheduleId);
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, fileKey(result.taskId)), '');
+    });
+    for (const { taskId } of results) {
+      for (const listener of this.listeners) {
+        queueMicrotask(() => {
+          if (this.listeners.has(listener)) listener(taskId);
+        });
+      }
+    }
+  }
+
+  async get(taskId: string): Promise<ResultRecord | undefined> {
+    this.assertOpen('get');
+    const result = await this.read(this.pathOf(taskId));
+    return result === undefined || isExpired(result, Date.now()) ? undefined : result;
+  }
+
+  async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
+    this.assertOpen('latestForSchedule');
+    const keys = await listNames(this.scheduleDir(scheduleId));
+    const results = await mapLimit(keys, IO_CONCURRENCY, (key) => this.readQuietly(join(this.resultsDir, `${key}.json`)));
+    const nowMs = Date.now();
+    let latest: ResultRecord | undefined;
+    for (const result of results) {
+      if (result === undefined || result.scheduleId !== scheduleId || isExpired(result, nowMs)) continue;
+      if (latest === undefined || result.completedAt.getTime() > latest.completedAt.getTime()) latest = result;
+    }
+    return latest;
+  }
+
+  async delete(taskId: string): Promise<boolean> {
+    this.assertOpen('delete');
+    return this.remove(taskId, await this.readQuietly(this.pathOf(taskId)));
+  }
+
+  async purgeExpired(now: Date = new Date()): Promise<number> {
+    this.assertOpen('purgeExpired');
+    const names = (await listNames(this.resultsDir)).filter((name) => name.endsWith('.json'));
+    const purged = await mapLimit(names, IO_CONCURRENCY, async (name) => {
+      const result = await this.readQuietly(join(this.resultsDir, name));
+      return result !== undefined && isExpired(result, now.getTime()) && (await this.remove(result.taskId, result));
+    });
+    return purged.filter(Boolean).length;
+  }
+
+  onResult(listener: (taskId: string) => void): Unsubscribe {
+    this.assertOpen('onResult');
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StoreClosedError('FileResultStore', operation);
+  }
+
+  private pathOf(taskId: string): string {
+    return join(this.resultsDir, `${fileKey(taskId)}.json`);
+  }
+
+  private scheduleDir(scheduleId: string): string {
+    return join(this.schedulesDir, createHash('sha256').update(scheduleId).digest('hex'));
+  }
+
+  /** Deletes a result and its schedule marker; false when another call deleted it first. */
+  private async remove(taskId: string, known: ResultRecord | undefined): Promise<boolean> {
+    const removed = await unlinkQuietly(this.pathOf(taskId));
+    if (known?.scheduleId !== undefined) await unlinkQuietly(join(this.scheduleDir(known.scheduleId), fileKey(taskId)));
+    return removed;
+  }
+
+  private async read(path: string): Promise<ResultRecord | undefined> {
+    const text = await readFileIfExists(path);
+    if (text === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(text) as { format?: unknown; result?: Record<string, unknown> };
+      if (parsed.format !== RESULT_FORMAT || typeof parsed.result !== 'object' || parsed.result === null) {
+        throw new Error(`not a "${RESULT_FORMAT}" record`);
+      }
+      reviveDates(parsed.result, DATE_FIELDS);
+      return parsed.result as unknown as ResultRecord;
+    } catch (error) {
+      throw new CorruptFileError(path, (error as Error).message);
+    }
+  }
+
+  /** Like read, but a damaged file is logged and treated as absent (scans keep going). */
+  private async readQuietly(path: string): Promise<ResultRecord | undefined> {
+    try {
+      return await this.read(path);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.logger.error(`Skipping a damaged result file: ${error.message}`);
+      return undefined;
+    }
+  }
+}
+
+async function listNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return [];
+    throw error;
+  }
+}

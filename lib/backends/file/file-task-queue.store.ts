@@ -1,0 +1,426 @@
+/*
+ * The task queue on a folder, shared by any number of processes.
+ *
+ * Claim protocol (how a task is never handed to two live leases):
+ * 1. Each task is one file, `tasks/<id>.json`, holding the record (status, lease token and
+ *    expiry included) plus a write generation `gen` and a unique revision `rev`.
+ * 2. Every change (reserve, settle, extend, cancel, ...) writes the new record into the claim
+ *    file `task-claims/<id>~<gen+1>`, created exclusively (`open(path, 'wx')`): of all processes
+ *    that read generation `gen`, exactly one creates it; the others skip the task (reserve) or
+ *    re-read and try again (the rest).
+ * 3. The winner re-reads the task to check its `rev` is still the one it decided on, then renames
+ *    its claim over the task: the write lands atomically and the claim is gone in one step. A
+ *    write is therefore a compare-and-swap: no lost updates, no half-written files.
+ * 4. A lease is data in the record. Reserving a running task whose lease expired is such a write,
+ *    so it races the holder's own settle/extend for the same claim; exactly one lands, and the
+ *    loser sees a new token when it re-reads and reports false (a stale token).
+ * 5. A claim older than CLAIM_STALE_MS was left by a process that died mid-write; the next writer
+ *    skips to the following generation. A writer whose own claim reaches half that age abandons
+ *    its write, so a slow writer cannot land after being skipped.
+ *
+ * Finding work: `live/` and `done/` hold one empty marker per task, named `<id>~<gen>`; a reserve
+ * lists `live/` and re-reads only tasks whose marker changed since its last look (see TaskFiles,
+ * TaskIndex). Idempotency keys live in `keys/` (see IdempotencyKeys).
+ */
+import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
+import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
+import { LIVE_TASK_STATUSES, TASK_STATUSES } from '../../models/task.model.js';
+import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
+import type {
+  EnqueueOutcome,
+  LeaseRef,
+  Page,
+  QueueStatusCount,
+  ReserveRequest,
+  Settlement,
+  TaskListFilter,
+  TaskQueueStore,
+  Unsubscribe,
+} from '../../storage/task-queue.store.js';
+import { IO_CONCURRENCY, mapLimit, mapLimitByKey } from './concurrency.js';
+import { CorruptFileError } from './file-store.errors.js';
+import { IdempotencyKeys, type HolderState } from './idempotency-keys.js';
+import { cloneTask, type TaskBody, type TaskVersion } from './task-codec.js';
+import { TaskFiles } from './task-files.js';
+import {
+  copyDate,
+  finished,
+  holdsLease,
+  isOverdue,
+  isReservable,
+  leased,
+  REQUEUEABLE,
+  requeued,
+  reserveOrder,
+  settled,
+  WAITING,
+} from './task-transitions.js';
+import { DELETE, type MutateOutcome } from './versioned-files.js';
+
+const DEFAULT_PAGE_SIZE = 100;
+const LIVE = new Set<TaskStatus>(LIVE_TASK_STATUSES);
+const FINAL = new Set<TaskStatus>(['success', 'failed', 'cancelled', 'expired']);
+
+/** Records handed to callers are copies: cached versions are shared and never modified. */
+const copyRecord = cloneTask;
+/** Progress is JSON data; a copy keeps the caller's object out of the cache. */
+const copyJson = (value: unknown): unknown => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+
+/**
+ * A TaskQueueStore on a folder (see the protocol above). Wake-ups reach listeners in this process
+ * only; other processes find new work at their next poll.
+ */
+export class FileTaskQueueStore implements TaskQueueStore {
+  private readonly wakeListeners = new Set<(queue: string) => void>();
+  /** Tasks a reserve of this process is claiming: concurrent reserves pass over them. */
+  private readonly reserving = new Set<string>();
+  private lastSeq = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly files: TaskFiles,
+    private readonly keys: IdempotencyKeys,
+  ) {}
+
+  /** Opens (creating if needed) the task queue kept in `root`, the project's folder. */
+  static async open(root: string): Promise<FileTaskQueueStore> {
+    const logger = new Logger('OmniQFileTaskQueue');
+    return new FileTaskQueueStore(await TaskFiles.open(root, logger), await IdempotencyKeys.open(root));
+  }
+
+  async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
+    this.assertOpen('enqueue');
+    const ids = new Set<string>();
+    for (const task of tasks) {
+      if (ids.has(task.id)) throw new DuplicateTaskIdError(task.id);
+      ids.add(task.id);
+    }
+    const stored = await mapLimit(tasks, IO_CONCURRENCY, (task) => this.files.exists(task.id));
+    const duplicate = stored.indexOf(true);
+    if (duplicate >= 0) throw new DuplicateTaskIdError(tasks[duplicate].id);
+
+    const seqs = tasks.map(() => this.nextSeq());
+    // Only the first task of the batch with a given key asks for it; later ones get its answer.
+    const firstWithKey = new Map<string, number>();
+    const askers = tasks.flatMap((task, index) => {
+      if (task.key === undefined) return [index];
+      if (firstWithKey.has(task.key)) return [];
+      firstWithKey.set(task.key, index);
+      return [index];
+    });
+    const outcomes = new Array<EnqueueOutcome>(tasks.length);
+    await mapLimit(askers, IO_CONCURRENCY, async (index) => {
+      outcomes[index] = await this.enqueueOne(tasks[index], seqs[index]);
+    });
+    const nowMs = Date.now();
+    const woken = new Set<string>();
+    tasks.forEach((task, index) => {
+      outcomes[index] ??= { id: outcomes[firstWithKey.get(task.key as string) as number].id, created: false };
+      if (outcomes[index].created && task.runAt.getTime() <= nowMs) woken.add(task.queue);
+    });
+    this.wake(woken);
+    return outcomes;
+  }
+
+  async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
+    this.assertOpen('reserve');
+    // Copied: the caller's Date must not become the record's startedAt.
+    const now = copyDate(request.now ?? new Date());
+    const nowMs = now.getTime();
+    const queueRank = new Map<string, number>();
+    request.queues.forEach((queue, rank) => queueRank.set(queue, queueRank.get(queue) ?? rank));
+    const names = request.names && new Set(request.names);
+    const wanted = (task: TaskRecord): boolean =>
+      queueRank.has(task.queue) && (names === undefined || names.has(task.name)) && isReservable(task, nowMs);
+
+    await this.files.index.refreshLive();
+    const candidates = this.files.index.versions().filter((version) => wanted(version.body.task));
+    candidates.sort((a, b) => reserveOrder(a, b, queueRank));
+
+    const leaseExpiresAt = new Date(nowMs + request.leaseMs);
+    const lease = (body: TaskBody): TaskBody | undefined =>
+      wanted(body.task) ? leased(body, request.workerId, now, leaseExpiresAt, randomUUID()) : undefined;
+
+    const parents = new Map<string, boolean>();
+    const reserved: { rank: number; task: TaskRecord }[] = [];
+    let next = 0;
+    while (reserved.length < request.limit && next < candidates.length) {
+      // Claim as many as are still needed at once; those lost to other processes are replaced
+      // by the next candidates in order.
+      const batch: number[] = [];
+      while (batch.length < request.limit - reserved.length && next < candidates.length) {
+        const rank = next++;
+        const task = candidates[rank].body.task;
+        if (this.reserving.has(task.id) || !(await this.dependenciesMet(task, parents)) || this.reserving.has(task.id)) continue;
+        this.reserving.add(task.id);
+        batch.push(rank);
+      }
+      const won = await Promise.all(
+        batch.map((rank) => this.claimTask(candidates[rank], lease).finally(() => this.reserving.delete(candidates[rank].body.task.id))),
+      );
+      won.forEach((task, i) => task && reserved.push({ rank: batch[i], task }));
+    }
+    return reserved.sort((a, b) => a.rank - b.rank).map(({ task }) => task);
+  }
+
+  async settle(settlements: readonly Settlement[]): Promise<boolean[]> {
+    this.assertOpen('settle');
+    const now = new Date();
+    const woken = new Set<string>();
+    const results = await mapLimitByKey(settlements, (s) => s.id, IO_CONCURRENCY, async (settlement) => {
+      const task = await this.changeHeld(settlement.id, settlement.token, (held) => settled(held, settlement, now));
+      if (task === undefined) return false;
+      if (task.status === 'success') for (const queue of this.files.index.childQueues(task.id)) woken.add(queue);
+      if (WAITING.has(task.status) && task.runAt.getTime() <= now.getTime()) woken.add(task.queue);
+      return true;
+    });
+    this.wake(woken);
+    return results;
+  }
+
+  async extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]> {
+    this.assertOpen('extendLeases');
+    return mapLimitByKey(leases, (lease) => lease.id, IO_CONCURRENCY, async ({ id, token }) => {
+      const now = new Date();
+      const task = await this.changeHeld(id, token, (held) => ({ ...held, leaseExpiresAt: new Date(now.getTime() + leaseMs), updatedAt: now }));
+      return task !== undefined;
+    });
+  }
+
+  async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
+    this.assertOpen('setProgress');
+    const stored = copyJson(progress);
+    return (await this.changeHeld(id, token, (held) => ({ ...held, progress: stored, updatedAt: new Date() }))) !== undefined;
+  }
+
+  async expireOverdue(now?: Date, limit = Number.POSITIVE_INFINITY): Promise<TaskRecord[]> {
+    this.assertOpen('expireOverdue');
+    const at = copyDate(now ?? new Date());
+    await this.files.index.refreshLive();
+    const overdue = this.files.index.versions().filter((version) => isOverdue(version.body.task, at.getTime()));
+    overdue.sort((a, b) => (a.body.task.expiresAt as Date).getTime() - (b.body.task.expiresAt as Date).getTime());
+    const expire = (body: TaskBody): TaskBody | undefined =>
+      isOverdue(body.task, at.getTime()) ? { seq: body.seq, task: finished(body.task, 'expired', at) } : undefined;
+    const expired: TaskRecord[] = [];
+    for (let next = 0; expired.length < limit && next < overdue.length; ) {
+      const batch = overdue.slice(next, next + Math.min(limit - expired.length, IO_CONCURRENCY));
+      next += batch.length;
+      for (const task of await Promise.all(batch.map((version) => this.claimTask(version, expire)))) if (task) expired.push(task);
+    }
+    return expired;
+  }
+
+  async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
+    this.assertOpen('cancel');
+    const outcome = await this.files.mutate(
+      id,
+      (body) => {
+        if (!WAITING.has(body.task.status)) return undefined;
+        const cancelled = finished(body.task, 'cancelled', new Date());
+        return { seq: body.seq, task: error ? { ...cancelled, lastError: { ...error } } : cancelled };
+      },
+      { onBusy: 'wait' },
+    );
+    return resultingRecord(outcome);
+  }
+
+  async requeue(id: string): Promise<TaskRecord | undefined> {
+    this.assertOpen('requeue');
+    const outcome = await this.files.mutate(
+      id,
+      (body) => (REQUEUEABLE.has(body.task.status) ? { seq: body.seq, task: requeued(body.task, new Date()) } : undefined),
+      { onBusy: 'wait' },
+    );
+    if (outcome.kind === 'written') {
+      const task = outcome.after.body.task;
+      if (task.key !== undefined) await this.keys.claim(task.key, task.id, (holder) => this.holderState(holder));
+      this.wake([task.queue]);
+    }
+    return resultingRecord(outcome);
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    this.assertOpen('get');
+    const version = await this.files.read(id);
+    return version && copyRecord(version.body.task);
+  }
+
+  async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
+    this.assertOpen('list');
+    const offset = filter.offset ?? 0;
+    const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
+    const wanted = typeof filter.status === 'string' ? [filter.status] : filter.status;
+    const statuses = wanted === undefined ? undefined : new Set(wanted);
+    await this.files.index.refreshAll();
+    const matching = this.files.index
+      .summaries()
+      .filter((task) => {
+        if (filter.queue !== undefined && task.queue !== filter.queue) return false;
+        if (filter.name !== undefined && task.name !== filter.name) return false;
+        return statuses === undefined || statuses.has(task.status);
+      })
+      .sort((a, b) => a.seq - b.seq);
+    // Only the page is read in full; a task deleted meanwhile drops out of it.
+    const page = await mapLimit(matching.slice(offset, offset + limit), IO_CONCURRENCY, async (task) => {
+      const version = this.files.index.liveVersion(task.key) ?? (await this.readOrReport(task.id));
+      return version && copyRecord(version.body.task);
+    });
+    return { items: page.filter((task): task is TaskRecord => task !== undefined), total: matching.length, offset, limit };
+  }
+
+  async counts(): Promise<QueueStatusCount[]> {
+    this.assertOpen('counts');
+    await this.files.index.refreshAll();
+    const byQueue = new Map<string, Map<TaskStatus, number>>();
+    for (const { queue, status } of this.files.index.summaries()) {
+      let byStatus = byQueue.get(queue);
+      if (byStatus === undefined) byQueue.set(queue, (byStatus = new Map()));
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    }
+    const rows: QueueStatusCount[] = [];
+    for (const [queue, byStatus] of byQueue) {
+      for (const status of TASK_STATUSES) {
+        const count = byStatus.get(status) ?? 0;
+        if (count > 0) rows.push({ queue, status, count });
+      }
+    }
+    return rows;
+  }
+
+  async purgeFinished(before: Date): Promise<number> {
+    this.assertOpen('purgeFinished');
+    const cutoff = before.getTime();
+    const isPurgeable = (status: TaskStatus, completedAtMs: number | undefined): boolean =>
+      FINAL.has(status) && completedAtMs !== undefined && completedAtMs < cutoff;
+    await this.files.index.refreshAll();
+    const purgeable = this.files.index.summaries().filter((task) => isPurgeable(task.status, task.completedAtMs));
+    const purged = await mapLimit(purgeable, IO_CONCURRENCY, async ({ id }) => {
+      const outcome = await this.files.mutate(
+        id,
+        ({ task }) => (isPurgeable(task.status, task.completedAt?.getTime()) ? DELETE : undefined),
+        { onBusy: 'wait' },
+      );
+      if (outcome.kind !== 'deleted') return false;
+      const { key } = outcome.before.body.task;
+      if (key !== undefined) await this.keys.release(key, id);
+      return true;
+    });
+    return purged.filter(Boolean).length;
+  }
+
+  onWake(listener: (queue: string) => void): Unsubscribe {
+    this.assertOpen('onWake');
+    this.wakeListeners.add(listener);
+    return () => {
+      this.wakeListeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wakeListeners.clear();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StoreClosedError('FileTaskQueueStore', operation);
+  }
+
+  /** Enqueue order, also across processes: microseconds since the epoch, strictly increasing here. */
+  private nextSeq(): number {
+    this.lastSeq = Math.max(this.lastSeq + 1, Date.now() * 1000);
+    return this.lastSeq;
+  }
+
+  private async enqueueOne(task: NewTask, seq: number): Promise<EnqueueOutcome> {
+    if (task.key !== undefined) {
+      const holder = await this.keys.claim(task.key, task.id, (id) => this.holderState(id));
+      if (holder !== task.id) return { id: holder, created: false };
+    }
+    const record = cloneTask({
+      ...task,
+      status: task.runAt.getTime() > task.createdAt.getTime() ? 'scheduled' : 'pending',
+      attempts: 0,
+      updatedAt: task.createdAt,
+    });
+    if (!(await this.files.create(record, seq))) throw new DuplicateTaskIdError(task.id);
+    return { id: task.id, created: true };
+  }
+
+  private async holderState(id: string): Promise<HolderState> {
+    const version = await this.readOrReport(id);
+    if (version === undefined) return 'missing';
+    return LIVE.has(version.body.task.status) ? 'live' : 'ended';
+  }
+
+  private async dependenciesMet(task: TaskRecord, parents: Map<string, boolean>): Promise<boolean> {
+    const index = this.files.index;
+    for (const parentId of task.dependsOn) {
+      let met = parents.get(parentId);
+      if (met === undefined) {
+        // Success is final, so a parent the index saw succeed needs no read; a live one has not
+        // succeeded yet.
+        met = index.hasSucceeded(parentId) || (!index.isLive(parentId) && (await this.readOrReport(parentId))?.body.task.status === 'success');
+        parents.set(parentId, met);
+      }
+      if (!met) return false;
+    }
+    return true;
+  }
+
+  /** Applies `change` to a candidate from the index, giving up if another writer holds it. */
+  private async claimTask(version: TaskVersion, change: (body: TaskBody) => TaskBody | undefined): Promise<TaskRecord | undefined> {
+    try {
+      const outcome = await this.files.mutate(version.body.task.id, change, { onBusy: 'skip', known: version });
+      return outcome.kind === 'written' ? copyRecord(outcome.after.body.task) : undefined;
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.files.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  /** Changes a task only while `token` is its live lease; the updated record, else undefined. */
+  private async changeHeld(id: string, token: string, change: (task: TaskRecord) => TaskRecord): Promise<TaskRecord | undefined> {
+    try {
+      const outcome = await this.files.mutate(
+        id,
+        (body) => (holdsLease(body.task, token) ? { seq: body.seq, task: change(body.task) } : undefined),
+        { onBusy: 'wait' },
+      );
+      return outcome.kind === 'written' ? outcome.after.body.task : undefined;
+    } catch (error) {
+      // A damaged file cannot prove the token: the lease counts as lost.
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.files.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  private async readOrReport(id: string): Promise<TaskVersion | undefined> {
+    try {
+      return await this.files.read(id);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.files.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  private wake(queues: Iterable<string>): void {
+    if (this.wakeListeners.size === 0) return;
+    for (const queue of queues) {
+      for (const listener of this.wakeListeners) {
+        queueMicrotask(() => {
+          if (this.wakeListeners.has(listener)) listener(queue);
+        });
+      }
+    }
+  }
+}
+
+function resultingRecord(outcome: MutateOutcome<TaskBody>): TaskRecord | undefined {
+  if (outcome.kind === 'written') return copyRecord(outcome.after.body.task);
+  if (outcome.kind === 'unchanged') return copyRecord(outcome.current.body.task);
+  return undefined;
+}

@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLAIM_STALE_MS, DELETE, VersionedFiles } from './versioned-files.js';
+
+interface KeyBody {
+  key: string;
+  taskId: string;
+  /** When the holder took the key (epoch ms): its task file may lag a moment behind. */
+  at: number;
+}
+
+/** What a key's holder is now, as the task store sees it. */
+export type HolderState = 'live' | 'ended' | 'missing';
+
+function reviveKeyBody(body: Record<string, unknown>): KeyBody {
+  if (typeof body.key !== 'string' || typeof body.taskId !== 'string' || typeof body.at !== 'number') {
+    throw new Error('the key record lacks key, taskId or at');
+  }
+  return { key: body.key, taskId: body.taskId, at: body.at };
+}
+
+/**
+ * Idempotency keys shared by every process on the folder: `keys/<sha256(key)>.json` names the
+ * task that holds the key. Taking a free key is an exclusive create; taking over a key whose
+ * holder ended is a compare-and-swap on that record (VersionedFiles), so of several processes
+ * enqueueing with one key exactly one task becomes the holder.
+ *
+ * A key is not released when its holder ends: the record simply stops counting once the holder
+ * is final, and is replaced by the next task that asks for it (or deleted with the holder).
+ */
+export class IdempotencyKeys {
+  private constructor(private readonly records: VersionedFiles<KeyBody>) {}
+
+  static async open(root: string): Promise<IdempotencyKeys> {
+    await mkdir(join(root, 'keys'), { recursive: true });
+    await mkdir(join(root, 'key-claims'), { recursive: true });
+    return new IdempotencyKeys(new VersionedFiles(join(root, 'keys'), join(root, 'key-claims'), 'omniq.key/1', reviveKeyBody));
+  }
+
+  /**
+   * Makes `taskId` the holder of `key` unless a live task holds it, and returns the holder. A
+   * holder whose task file does not exist yet counts as live for a while: it is being enqueued.
+   */
+  async claim(key: string, taskId: string, holderState: (taskId: string) => Promise<HolderState>): Promise<string> {
+    const name = hashOf(key);
+    for (;;) {
+      const mine: KeyBody = { key, taskId, at: Date.now() };
+      if (await this.records.create(name, mine)) return taskId;
+      const current = await this.records.read(name);
+      if (current === undefined) continue;
+      const holder = current.body;
+      if (holder.taskId === taskId) return taskId;
+      const state = await holderState(holder.taskId);
+      if (state === 'live' || (state === 'missing' && Date.now() - holder.at < CLAIM_STALE_MS)) return holder.taskId;
+      const outcome = await this.records.mutate(
+        name,
+        (body) => (body.taskId === holder.taskId && body.at === holder.at ? mine : undefined),
+        { onBusy: 'wait', known: current },
+      );
+      if (outcome.kind === 'written') return taskId;
+    }
+  }
+
+  /** Deletes the key's record if `taskId` still holds it (the holder itself is being deleted). */
+  async release(key: string, taskId: string): Promise<void> {
+    await this.records.mutate(hashOf(key), (body) => (body.taskId === taskId ? DELETE : undefined), { onBusy: 'wait' });
+  }
+}
+
+const hashOf = (key: string): string => createHash('sha256').update(key).digest('hex');

@@ -1,0 +1,5 @@
+export { fileBackend, fileStoreRoot } from './file.backend.js';
+export { FileTaskQueueStore } from './file-task-queue.store.js';
+export { FileResultStore } from './file-result.store.js';
+export { FileEventStore } from './file-event.store.js';
+export { CorruptFileError, FileBackendConfigError } from './file-store.errors.js';

@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createFileAtomic, isErrno, unlinkQuietly } from './atomic-write.js';
+import { CorruptFileError } from './file-store.errors.js';
+
+/**
+ * How old a claim must be before others conclude its holder died mid-write and skip past it. A
+ * write holds its claim for milliseconds, so this is short: a task a killed process was writing
+ * is free again soon after. A writer whose own claim reaches half this age gives up instead of
+ * landing its write (see `stillCurrent`), so a writer that was skipped can never land late.
+ */
+export const CLAIM_STALE_MS = 2_000;
+
+/** One version of a record: `gen` counts the writes, `rev` is unique to this one. */
+export interface Versioned<T> {
+  readonly gen: number;
+  readonly rev: string;
+  readonly body: T;
+  /**
+   * The inode the version was read from or written to. Every version is a new file, so a `stat`
+   * showing another inode proves a cached version stale without reading it (an equal one proves
+   * nothing: inodes are reused, which is why a write still checks `rev`).
+   */
+  readonly fileId?: number;
+}
+
+export const DELETE = Symbol('delete');
+
+/** What a write does to the current body: a new body, DELETE, or undefined to leave it as is. */
+export type Change<T> = (current: T) => T | typeof DELETE | undefined;
+
+export type MutateOutcome<T> =
+  | { kind: 'written'; before: Versioned<T>; after: Versioned<T> }
+  | { kind: 'deleted'; before: Versioned<T> }
+  | { kind: 'unchanged'; current: Versioned<T> }
+  | { kind: 'missing' }
+  | { kind: 'busy' };
+
+export interface MutateOptions<T> {
+  /** 'skip': give up when another writer holds the record; 'wait': retry until it is free. */
+  onBusy: 'skip' | 'wait';
+  /** A version believed current (from a cache): saves the first read and is verified like one. */
+  known?: Versioned<T>;
+}
+
+/** Upkeep of files that follow a record's writes (the task store's live markers). */
+export interface CommitHooks<T> {
+  /** Before the new version is visible; `abandoned` undoes it when the write then does not land. */
+  beforeCommit(key: string, before: Versioned<T>, after: Versioned<T>): Promise<void>;
+  abandoned(key: string, before: Versioned<T>, after: Versioned<T>): Promise<void>;
+  /** After the write landed; `after` is undefined for a delete. */
+  afterCommit(key: string, before: Versioned<T>, after: Versioned<T> | undefined): Promise<void>;
+}
+
+interface Claim {
+  gen: number;
+  path: string;
+  /** The claim file becomes the record's new version: its inode is the version's fileId. */
+  fileId: number;
+  at: number;
+}
+
+interface Envelope {
+  format: string;
+  gen: number;
+  rev: string;
+  body: unknown;
+}
+
+const isEnvelope = (value: unknown, format: string): value is Envelope =>
+  typeof value === 'object' &&
+  value !== null &&
+  (value as Envelope).format === format &&
+  Number.isInteger((value as Envelope).gen) &&
+  typeof (value as Envelope).rev === 'string' &&
+  typeof (value as Envelope).body === 'object' &&
+  (value as Envelope).body !== null;
+
+/**
+ * Records kept one JSON file each (`<dataDir>/<key>.json`), changed by compare-and-swap so that
+ * several processes can write them without locks that a crash could leave behind.
+ *
+ * A write from version `gen` writes the new version into the claim file `<claimDir>/<key>~<gen+1>`,
+ * created exclusively (`wx`): of all writers that read `gen`, exactly one creates it. The winner
+ * re-reads the record to check it is still at the `rev` it read (a stale cached read, or a claim
+ * name freed long ago, fails here) and renames its claim over the record: the claim is the new
+ * version's temp file, so the write lands atomically and releases the claim in one step. A claim
+ * older than CLAIM_STALE_MS belongs to a writer that died before renaming: the next writer skips
+ * to the following generation.
+ */
+export class VersionedFiles<T> {
+  constructor(
+    private readonly dataDir: string,
+    private readonly claimDir: string,
+    private readonly format: string,
+    private readonly revive: (body: Record<string, unknown>) => T,
+    private readonly hooks?: CommitHooks<T>,
+  ) {}
+
+  pathOf(key: string): string {
+    return join(this.dataDir, `${key}.json`);
+  }
+
+  /** The current version, or undefined when there is no such record; throws CorruptFileError. */
+  async read(key: string): Promise<Versioned<T> | undefined> {
+    const path = this.pathOf(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    try {
+      const { ino } = await handle.stat();
+      return { ...this.parse(path, await handle.readFile('utf8')), fileId: ino };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private parse(path: string, text: string): Versioned<T> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new CorruptFileError(path, (error as Error).message);
+    }
+    if (!isEnvelope(parsed, this.format)) throw new CorruptFileError(path, `not a "${this.format}" record`);
+    try {
+      return { gen: parsed.gen, rev: parsed.rev, body: this.revive(parsed.body as Record<string, unknown>) };
+    } catch (error) {
+      throw new CorruptFileError(path, (error as Error).message);
+    }
+  }
+
+  /**
+   * Creates the record at generation 0; undefined when it already exists. `beforeVisible` runs
+   * once the content is staged, before the record appears.
+   */
+  async create(key: string, body: T, beforeVisible?: () => Promise<void>): Promise<Versioned<T> | undefined> {
+    const created = { gen: 0, rev: randomUUID(), body };
+    let fileId: number | undefined;
+    const prepare = async (staged: string): Promise<void> => {
+      fileId = (await stat(staged)).ino;
+      await beforeVisible?.();
+    };
+    return (await createFileAtomic(this.pathOf(key), this.serialize(created), prepare)) ? { ...created, fileId } : undefined;
+  }
+
+  /**
+   * Applies `change` to the current version and writes the result, re-reading and re-applying
+   * whenever another writer got there first. `change` may run several times; only the result
+   * that lands counts.
+   */
+  async mutate(key: string, change: Change<T>, options: MutateOptions<T>): Promise<MutateOutcome<T>> {
+    let current = options.known;
+    if (current?.fileId !== undefined && current.fileId !== (await this.fileIdOf(key))) current = undefined;
+    for (;;) {
+      current ??= await this.read(key);
+      if (current === undefined) return { kind: 'missing' };
+      const next = change(current.body);
+      if (next === undefined) return { kind: 'unchanged', current };
+      const rev = randomUUID();
+      const claim = await this.claim(key, current.gen, (gen) => (next === DELETE ? '' : this.serialize({ gen, rev, body: next })));
+      if (claim === undefined) {
+        if (options.onBusy === 'skip') return { kind: 'busy' };
+        await sleep(1 + Math.random() * 4);
+      } else {
+        let outcome: MutateOutcome<T> | undefined;
+        try {
+          outcome = await this.commit(key, current, next === DELETE ? DELETE : { gen: claim.gen, rev, body: next, fileId: claim.fileId }, claim);
+        } finally {
+          // Stale claims we skipped are behind the record now; so is ours, unless it landed (a
+          // landed claim was renamed into the record).
+          const last = outcome?.kind === 'written' ? claim.gen - 1 : claim.gen;
+          for (let gen = current.gen + 1; gen <= last; gen++) await unlinkQuietly(this.claimPath(key, gen));
+        }
+        if (outcome !== undefined) return outcome;
+      }
+      current = undefined;
+    }
+  }
+
+  private async fileIdOf(key: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(key))).ino;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+  }
+
+  private claimPath(key: string, gen: number): string {
+    return join(this.claimDir, `${key}~${gen}`);
+  }
+
+  private serialize(version: Versioned<T>): string {
+    return JSON.stringify({ format: this.format, gen: version.gen, rev: version.rev, body: version.body });
+  }
+
+  /**
+   * Creates the claim on the generation after `gen`, holding `contentAt(itsGen)`; undefined
+   * while a live writer holds it.
+   */
+  private async claim(key: string, gen: number, contentAt: (gen: number) => string): Promise<Claim | undefined> {
+    let next = gen + 1;
+    for (let vanished = 0; vanished < 3; ) {
+      const path = this.claimPath(key, next);
+      const fileId = await createExclusive(path, contentAt(next));
+      if (fileId !== undefined) return { gen: next, path, fileId, at: Date.now() };
+      let heldSince: number;
+      try {
+        heldSince = (await stat(path)).mtimeMs;
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
+        vanished += 1; // its writer just finished: try the same name again
+        continue;
+      }
+      if (Date.now() - heldSince < CLAIM_STALE_MS) return undefined;
+      next += 1;
+    }
+    return undefined;
+  }
+
+  private async commit(key: string, before: Versioned<T>, after: Versioned<T> | typeof DELETE, claim: Claim): Promise<MutateOutcome<T> | undefined> {
+    if (after === DELETE) {
+      if (!(await this.stillCurrent(key, before, claim))) return undefined;
+      await unlinkQuietly(this.pathOf(key));
+      await this.hooks?.afterCommit(key, before, undefined);
+      return { kind: 'deleted', before };
+    }
+    await this.hooks?.beforeCommit(key, before, after);
+    if (!(await this.stillCurrent(key, before, claim))) {
+      await this.hooks?.abandoned(key, before, after);
+      return undefined;
+    }
+    await rename(claim.path, this.pathOf(key));
+    await this.hooks?.afterCommit(key, before, after);
+    return { kind: 'written', before, after };
+  }
+
+  /**
+   * The fence right before a write lands: the record is still the version the change was
+   * computed from, and our claim is too young for anyone to have skipped past it.
+   */
+  private async stillCurrent(key: string, before: Versioned<T>, claim: Claim): Promise<boolean> {
+    if (Date.now() - claim.at >= CLAIM_STALE_MS / 2) return false;
+    const now = await this.read(key);
+    return now?.rev === before.rev && Date.now() - claim.at < CLAIM_STALE_MS / 2;
+  }
+}
+
+/** Creates `path` holding `data` and returns its inode, or undefined when it exists. */
+async function createExclusive(path: string, data: string): Promise<number | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx');
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return undefined;
+    throw error;
+  }
+  try {
+    await handle.writeFile(data);
+    return (await handle.stat()).ino;
+  } catch (error) {
+    // Created but not written (a full disk): ours, so ours to remove.
+    await unlinkQuietly(path);
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}

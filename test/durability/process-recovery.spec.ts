@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChildWorker, readExecutions } from '../support/child-worker.js';
+import { eventually } from '../support/eventually.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
+
+/** The durable backends, each in a fresh folder. */
+const BACKENDS: Array<[string, (dir: string) => string]> = [
+  ['file', (dir) => `file://${join(dir, 'data')}`],
+];
+
+describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
+  let dir: string;
+  let backend: string;
+  let producer: TestApp;
+  const children: ChildWorker[] = [];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'omniq-processes-'));
+    backend = urlFor(dir);
+    producer = await createTestApp({ backend, worker: { enabled: false }, allowUnregisteredTasks: true });
+  });
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      child.kill('SIGKILL');
+      await child.exit();
+    }
+    try {
+      await producer?.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const spawnWorker = (options: { concurrency: number; leaseMs: number; workMs: number }): ChildWorker => {
+    const child = new ChildWorker({ backend, executionsLog: join(dir, 'executions.log'), ...options });
+    children.push(child);
+    return child;
+  };
+
+  async function allSucceeded(count: number): Promise<boolean> {
+    return (await producer.omniq.stats()).default?.success === count;
+  }
+
+  async function stopGracefully(child: ChildWorker): Promise<void> {
+    child.kill('SIGTERM');
+    await child.exit();
+    expect({ stopped: child.stopped, errors: child.errors }).toEqual({ stopped: true, errors: '' });
+    children.splice(children.indexOf(child), 1);
+  }
+
+  it('a worker killed with SIGKILL mid-task loses nothing: another process redelivers its tasks once their lease expires', async () => {
+    const leaseMs = 1_500;
+    const ids = await producer.omniq.enqueueMany(Array.from({ length: 40 }, (_, n) => ({ name: 'proc.work', payload: { n } })));
+    const doomed = spawnWorker({ concurrency: 8, leaseMs, workMs: 2_000 });
+    await doomed.whenStarted(8);
+    doomed.kill('SIGKILL');
+    await doomed.exit();
+    const killedAt = Date.now();
+    children.splice(children.indexOf(doomed), 1);
+    const interrupted = [...doomed.started];
+
+    const survivor = spawnWorker({ concurrency: 8, leaseMs, workMs: 0 });
+    await eventually(() => allSucceeded(ids.length), 30_000, 'every task to succeed');
+
+    const results = await Promise.all(ids.map((id) => producer.omniq.getResult<{ pid: number }>(id)));
+    expect(results.every((r) => r?.status === 'success')).toBe(true);
+    const executions = readExecutions(join(dir, 'executions.log'));
+    const runsOf = (id: string) => executions.filter((e) => e.taskId === id);
+    for (const id of ids) expect(runsOf(id)).toHaveLength(interrupted.includes(id) ? 2 : 1);
+    for (const id of interrupted) {
+      expect(runsOf(id).map((e) => [e.pid, e.attempt])).toEqual([
+        [doomed.pid, 1],
+        [survivor.pid, 2],
+      ]);
+      const task = await producer.omniq.getTask(id);
+      expect(task?.attempts).toBe(2);
+      expect(task!.startedAt!.getTime() - killedAt).toBeLessThan(leaseMs + 1_000);
+    }
+    await stopGracefully(survivor);
+  }, 60_000);
+
+  it('three worker processes drain 2,000 tasks from one store, each task exactly once', async () => {
+    const count = 2_000;
+    const workers = [0, 1, 2].map(() => spawnWorker({ concurrency: 20, leaseMs: 30_000, workMs: 0 }));
+    await Promise.all(workers.map((w) => w.whenReady()));
+    for (let i = 0; i < count; i += 500) {
+      await producer.omniq.enqueueMany(Array.from({ length: 500 }, (_, n) => ({ name: 'proc.work', payload: { n: i + n } })));
+    }
+    await eventually(() => allSucceeded(count), 60_000, `${count} tasks to succeed`);
+    const executions = readExecutions(join(dir, 'executions.log'));
+    expect(executions).toHaveLength(count);
+    expect(new Set(executions.map((e) => e.taskId)).size).toBe(count);
+    expect(new Set(executions.map((e) => e.pid))).toEqual(new Set(workers.map((w) => w.pid)));
+    for (const worker of workers) await stopGracefully(worker);
+  }, 120_000);
+});
