@@ -9,10 +9,12 @@ import { CorruptFileError, fileBackend, fileStoreRoot } from '../../lib/backends
 import { SharedResources } from '../../lib/backends/shared-resources.js';
 import type { EventStore } from '../../lib/storage/event.store.js';
 import type { ResultStore } from '../../lib/storage/result.store.js';
+import type { ScheduleAdvance, ScheduleStore } from '../../lib/storage/schedule.store.js';
 import type { TaskQueueStore } from '../../lib/storage/task-queue.store.js';
 import { describeEventStoreConformance } from '../conformance/event-store.conformance.js';
 import { ids, newEvent, newResult, newTask, reserveRequest, testClock } from '../conformance/fixtures.js';
 import { describeResultStoreConformance } from '../conformance/result-store.conformance.js';
+import { describeScheduleStoreConformance, newSchedule } from '../conformance/schedule-store.conformance.js';
 import { describeTaskQueueConformance } from '../conformance/task-queue.conformance.js';
 
 const PROJECT = 'omniq-test';
@@ -62,6 +64,20 @@ describeEventStoreConformance('file', async () => {
   const dir = await newFolder();
   return fileBackend.createEventStore(`file://${dir}`, contextFor(dir));
 });
+describeScheduleStoreConformance('file', async () => {
+  const dir = await newFolder();
+  return fileBackend.createTaskQueue(`file://${dir}`, contextFor(dir));
+});
+
+const schedulesOf = (queue: TaskQueueStore): ScheduleStore => {
+  if (!queue.schedules) throw new Error('the file task queue keeps no schedules');
+  return queue.schedules;
+};
+/** The fire the scheduler makes for `tick`, advancing to `next`. */
+const tickOf = (scheduleId: string, tick: Date, next: Date, runCount: number): [ScheduleAdvance, ReturnType<typeof newTask>] => [
+  { nextRunAt: next, status: 'active', runCount, lastRunAt: tick },
+  newTask({ scheduleId, key: `schedule:${scheduleId}:${tick.getTime()}` }),
+];
 
 describe('file backend', () => {
   describe('folder from the URL', () => {
@@ -151,6 +167,80 @@ describe('file backend', () => {
       for (const store of [eventsA, eventsB]) {
         expect(new Set(ids(await store.query()))).toEqual(new Set(ids(recent)));
       }
+    });
+
+    it('fire each schedule tick exactly once, with one task, whichever process claims it', async () => {
+      const dir = await newFolder();
+      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const t = testClock();
+      // An id that is no plain file name: stored under a hash of it.
+      const schedule = newSchedule({ id: 'reports/nightly: eu~1', nextRunAt: t(0) });
+      await schedulesOf(first).saveSchedule(schedule);
+      const fired: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        const [advance, task] = tickOf(schedule.id, t(round * 1000), t((round + 1) * 1000), round + 1);
+        const outcomes = await Promise.all(
+          [first, second, first, second].map((store) => schedulesOf(store).fireSchedule(schedule.id, t(round * 1000), advance, { ...task, id: randomUUID() })),
+        );
+        const claimed = outcomes.flatMap((outcome) => (outcome.claimed ? [outcome] : []));
+        expect(claimed).toHaveLength(1);
+        expect(claimed[0].enqueued?.created).toBe(true);
+        fired.push(claimed[0].enqueued?.id as string);
+      }
+      expect(ids((await second.list()).items)).toEqual(fired);
+      expect(await schedulesOf(second).getSchedule(schedule.id)).toMatchObject({ runCount: 10, nextRunAt: t(10_000), lastTaskId: fired[9] });
+      expect(await schedulesOf(second).listSchedules()).toEqual([await schedulesOf(first).getSchedule(schedule.id)]);
+    });
+
+    it('let a late fire of a tick enqueue nothing, even after the winner’s task finished', async () => {
+      const dir = await newFolder();
+      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const t = testClock();
+      const schedule = newSchedule({ nextRunAt: t(0) });
+      await schedulesOf(first).saveSchedule(schedule);
+      const [advance, task] = tickOf(schedule.id, t(0), t(1000), 1);
+      expect(await schedulesOf(first).fireSchedule(schedule.id, t(0), advance, task)).toEqual({ claimed: true, enqueued: { id: task.id, created: true } });
+      const [held] = await second.reserve(reserveRequest());
+      await second.settle([{ id: held.id, token: held.leaseToken as string, outcome: 'success' }]);
+
+      // Same tick, same key, but the key no longer dedupes: the finished holder is not live.
+      const late = { ...task, id: randomUUID() };
+      expect(await schedulesOf(second).fireSchedule(schedule.id, t(0), advance, late)).toEqual({ claimed: false });
+      expect(ids((await first.list()).items)).toEqual([task.id]);
+    });
+
+    it('finish a fire whose process died between claiming it and enqueueing its task', async () => {
+      const dir = await newFolder();
+      const [dying, survivor] = [await queueOn(dir), await queueOn(dir)];
+      const t = testClock();
+      const schedule = newSchedule({ nextRunAt: t(0) });
+      await schedulesOf(dying).saveSchedule(schedule);
+      const dieInEnqueue = async (tick: number): Promise<string> => {
+        const [advance, task] = tickOf(schedule.id, t(tick), t(tick + 1000), tick / 1000 + 1);
+        const killed = jest.spyOn(dying, 'enqueue').mockRejectedValueOnce(new Error('killed'));
+        await expect(schedulesOf(dying).fireSchedule(schedule.id, t(tick), advance, task)).rejects.toThrow('killed');
+        killed.mockRestore();
+        expect(await survivor.get(task.id)).toBeUndefined();
+        return task.id;
+      };
+
+      // The next fire of the schedule enqueues the open fire's task before its own.
+      const lost = await dieInEnqueue(0);
+      const [advance, next] = tickOf(schedule.id, t(1000), t(2000), 2);
+      expect(await schedulesOf(survivor).fireSchedule(schedule.id, t(1000), advance, next)).toEqual({ claimed: true, enqueued: { id: next.id, created: true } });
+      expect(ids((await survivor.list()).items)).toEqual([lost, next.id]);
+
+      // A scheduler's poll finishes it even when the schedule is not due.
+      const alsoLost = await dieInEnqueue(2000);
+      expect(await schedulesOf(survivor).dueSchedules(t(2500), 10)).toEqual([]);
+      expect(ids((await survivor.list()).items)).toEqual([lost, next.id, alsoLost]);
+      expect(await schedulesOf(survivor).getSchedule(schedule.id)).toMatchObject({ runCount: 3, nextRunAt: t(3000), lastTaskId: alsoLost });
+
+      // So does deleting the schedule.
+      const lastLost = await dieInEnqueue(3000);
+      expect(await schedulesOf(survivor).deleteSchedule(schedule.id)).toBe(true);
+      expect((await survivor.get(lastLost))?.status).toBe('pending');
+      expect(await schedulesOf(survivor).listSchedules()).toEqual([]);
     });
 
     it('pass over a task another process is writing, and skip past a claim its crashed writer left', async () => {

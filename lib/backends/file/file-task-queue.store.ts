@@ -20,13 +20,15 @@
  *
  * Finding work: `live/` and `done/` hold one empty marker per task, named `<id>~<gen>`; a reserve
  * lists `live/` and re-reads only tasks whose marker changed since its last look (see TaskFiles,
- * TaskIndex). Idempotency keys live in `keys/` (see IdempotencyKeys).
+ * TaskIndex). Idempotency keys live in `keys/` (see IdempotencyKeys), schedules in `schedules/`
+ * (see FileScheduleStore).
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
 import { LIVE_TASK_STATUSES, TASK_STATUSES } from '../../models/task.model.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
+import type { ScheduleStore } from '../../storage/schedule.store.js';
 import type {
   EnqueueOutcome,
   LeaseRef,
@@ -39,6 +41,7 @@ import type {
   Unsubscribe,
 } from '../../storage/task-queue.store.js';
 import { IO_CONCURRENCY, mapLimit, mapLimitByKey } from './concurrency.js';
+import { FileScheduleStore } from './file-schedule.store.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { IdempotencyKeys, type HolderState } from './idempotency-keys.js';
 import { cloneTask, type TaskBody, type TaskVersion } from './task-codec.js';
@@ -72,6 +75,7 @@ const copyJson = (value: unknown): unknown => (value === undefined ? undefined :
  * only; other processes find new work at their next poll.
  */
 export class FileTaskQueueStore implements TaskQueueStore {
+  readonly schedules: ScheduleStore;
   private readonly wakeListeners = new Set<(queue: string) => void>();
   /** Tasks a reserve of this process is claiming: concurrent reserves pass over them. */
   private readonly reserving = new Set<string>();
@@ -79,14 +83,21 @@ export class FileTaskQueueStore implements TaskQueueStore {
   private closed = false;
 
   private constructor(
+    root: string,
     private readonly files: TaskFiles,
     private readonly keys: IdempotencyKeys,
-  ) {}
+  ) {
+    this.schedules = new FileScheduleStore(root, {
+      enqueue: (tasks) => this.enqueue(tasks),
+      assertOpen: (operation) => this.assertOpen(operation),
+    });
+  }
 
-  /** Opens (creating if needed) the task queue kept in `root`, the project's folder. */
+  /** Opens (creating if needed) the task queue and schedules kept in `root`, the project's folder. */
   static async open(root: string): Promise<FileTaskQueueStore> {
     const logger = new Logger('OmniQFileTaskQueue');
-    return new FileTaskQueueStore(await TaskFiles.open(root, logger), await IdempotencyKeys.open(root));
+    await FileScheduleStore.prepare(root);
+    return new FileTaskQueueStore(root, await TaskFiles.open(root, logger), await IdempotencyKeys.open(root));
   }
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {

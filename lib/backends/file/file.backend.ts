@@ -28,7 +28,7 @@ export function fileStoreRoot(url: string, context: BackendContext): string {
   return resolve(path === '' ? context.baseDir : path, context.projectName);
 }
 
-/** Tasks, results and events as files in a folder that several processes may share. */
+/** Tasks, schedules, results and events as files in a folder that several processes may share. */
 export const fileBackend: Backend = {
   createTaskQueue: (url, context) => FileTaskQueueStore.open(fileStoreRoot(url, context)),
   createResultStore: (url, context) => FileResultStore.open(fileStoreRoot(url, context)),

@@ -1,5 +1,6 @@
 export { fileBackend, fileStoreRoot } from './file.backend.js';
 export { FileTaskQueueStore } from './file-task-queue.store.js';
+export { FileScheduleStore } from './file-schedule.store.js';
 export { FileResultStore } from './file-result.store.js';
 export { FileEventStore } from './file-event.store.js';
 export { CorruptFileError, FileBackendConfigError } from './file-store.errors.js';

@@ -1,0 +1,268 @@
+/*
+ * Schedules on the project folder, shared by every process on it.
+ *
+ * Each schedule is one file, `schedules/<key>.json` (the key is the id when it is a plain name,
+ * else a hash of it, see fileKey; the id itself is inside the record), written through
+ * VersionedFiles: every change is a compare-and-swap on the file's generation, with claims in
+ * `schedule-claims/`, so writers in different processes never lose each other's updates.
+ *
+ * Fire protocol (one claim and one task per tick, across processes and crashes):
+ * 1. Claim: one compare-and-swap checks that the schedule is active, its nextRunAt still equals
+ *    the tick and no earlier fire is still open, then advances it and records the fire's task in
+ *    the file (`pendingTask`). Of all racing processes exactly one such write lands; the others
+ *    re-read, see the schedule advanced and report `claimed: false` without touching the queue.
+ *    A slow loser therefore enqueues nothing, even after the winner's task finished and its
+ *    idempotency key (which only dedupes live tasks) stopped counting.
+ * 2. Enqueue the recorded task.
+ * 3. Close: a second compare-and-swap drops `pendingTask` and sets `lastTaskId`.
+ * A process that dies between 1 and 3 leaves the task recorded, not lost: whoever next meets the
+ * open fire (dueSchedules, which every scheduler polls; the schedule's next fire; its delete)
+ * does steps 2 and 3 for it. Doing them twice, or racing the live winner, is harmless: the task's
+ * id is fixed in the record, so of several enqueues of it one creates it and the others get
+ * DuplicateTaskIdError. (Only a task finished and purged within a finisher's few milliseconds
+ * between reading the record and enqueueing could be stored twice.)
+ *
+ * Enqueueing before the claim would instead make every racer's task visible to workers until the
+ * losers removed theirs, so a loser's task could run; claiming first means no task exists that
+ * the schedule does not name.
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { DuplicateTaskIdError } from '../../errors/store.errors.js';
+import type { ScheduleRecord, ScheduleStatus } from '../../models/schedule.model.js';
+import type { NewTask } from '../../models/task.model.js';
+import type { FireOutcome, ScheduleAdvance, ScheduleStore } from '../../storage/schedule.store.js';
+import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
+import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
+import { CorruptFileError } from './file-store.errors.js';
+import { fileKey, reviveDates } from './task-codec.js';
+import { copyDate } from './task-transitions.js';
+import { DELETE, VersionedFiles, type Versioned } from './versioned-files.js';
+
+const SCHEDULE_FORMAT = 'omniq.schedule/1';
+const SCHEDULE_DATES = ['at', 'startAt', 'endAt', 'nextRunAt', 'lastRunAt', 'createdAt', 'updatedAt', 'pausedAt'];
+const NEW_TASK_DATES = ['createdAt', 'runAt', 'expiresAt'];
+const STATUSES = new Set<string>(['active', 'paused', 'expired', 'disabled'] satisfies ScheduleStatus[]);
+
+/** A schedule file's content: the record, and the task of a fire claimed but not yet closed. */
+interface ScheduleBody {
+  schedule: ScheduleRecord;
+  pendingTask?: NewTask;
+}
+
+type ScheduleVersion = Versioned<ScheduleBody>;
+
+function reviveSchedule(parsed: unknown): ScheduleRecord {
+  const schedule = parsed as Record<string, unknown> | null | undefined;
+  if (typeof schedule !== 'object' || schedule === null) throw new Error('no schedule in the file');
+  if (typeof schedule.id !== 'string' || !STATUSES.has(schedule.status as string) || typeof schedule.runCount !== 'number') {
+    throw new Error('the schedule lacks an id, a valid status or a run count');
+  }
+  reviveDates(schedule, SCHEDULE_DATES);
+  return schedule as unknown as ScheduleRecord;
+}
+
+function reviveScheduleBody(body: Record<string, unknown>): ScheduleBody {
+  const schedule = reviveSchedule(body.schedule);
+  const task = body.pendingTask as Record<string, unknown> | null | undefined;
+  if (task === undefined) return { schedule };
+  if (typeof task !== 'object' || task === null || typeof task.id !== 'string') throw new Error('the pending task lacks an id');
+  reviveDates(task, NEW_TASK_DATES);
+  return { schedule, pendingTask: task as unknown as NewTask };
+}
+
+/** A deep copy made the way the file stores it, so no object of the caller's ends up shared. */
+const copySchedule = (schedule: ScheduleRecord): ScheduleRecord => reviveSchedule(JSON.parse(JSON.stringify(schedule)));
+
+const byId = (a: ScheduleRecord, b: ScheduleRecord): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** Is the schedule still waiting to fire at `tickMs`? (The precondition of a fire's claim.) */
+const awaitsTick = (schedule: ScheduleRecord, tickMs: number): boolean =>
+  schedule.status === 'active' && schedule.nextRunAt?.getTime() === tickMs;
+
+/** What the schedule store needs from the task queue it enqueues into. */
+export interface ScheduleTaskSink {
+  enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]>;
+  assertOpen(operation: string): void;
+}
+
+/** A ScheduleStore on the project folder (see the fire protocol above). */
+export class FileScheduleStore implements ScheduleStore {
+  private readonly logger = new Logger('OmniQFileSchedules');
+  private readonly reportedCorrupt = new Set<string>();
+  private readonly dir: string;
+  private readonly records: VersionedFiles<ScheduleBody>;
+
+  /** `root` must hold the folders `prepare` made. */
+  constructor(
+    root: string,
+    private readonly queue: ScheduleTaskSink,
+  ) {
+    this.dir = join(root, 'schedules');
+    this.records = new VersionedFiles(this.dir, join(root, 'schedule-claims'), SCHEDULE_FORMAT, reviveScheduleBody);
+  }
+
+  /** Creates the schedule folders under `root`, the project's folder, if needed. */
+  static async prepare(root: string): Promise<void> {
+    for (const dir of ['schedules', 'schedule-claims']) await mkdir(join(root, dir), { recursive: true });
+  }
+
+  async saveSchedule(schedule: ScheduleRecord): Promise<void> {
+    this.queue.assertOpen('saveSchedule');
+    const record = copySchedule(schedule);
+    const key = fileKey(record.id);
+    for (;;) {
+      if (await this.records.create(key, { schedule: record })) return;
+      // A replacement keeps an open fire: it was claimed, so its task must still be enqueued.
+      const outcome = await this.records.mutate(key, (current) => ({ schedule: record, pendingTask: current.pendingTask }), { onBusy: 'wait' });
+      if (outcome.kind !== 'missing') return;
+    }
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    this.queue.assertOpen('getSchedule');
+    return (await this.records.read(fileKey(id)))?.body.schedule;
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    this.queue.assertOpen('listSchedules');
+    return (await this.readAll()).map((version) => version.body.schedule).sort(byId);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    this.queue.assertOpen('deleteSchedule');
+    const key = fileKey(id);
+    for (;;) {
+      const outcome = await this.records.mutate(key, (body) => (body.pendingTask ? undefined : DELETE), { onBusy: 'wait' });
+      if (outcome.kind !== 'unchanged') return outcome.kind === 'deleted';
+      // An open fire was claimed: its task is enqueued before the record that names it goes.
+      await this.finishFire(key, outcome.current.body.pendingTask!);
+    }
+  }
+
+  async setScheduleStatus(id: string, status: ScheduleStatus, nextRunAt?: Date): Promise<ScheduleRecord | undefined> {
+    this.queue.assertOpen('setScheduleStatus');
+    const now = new Date();
+    const outcome = await this.records.mutate(
+      fileKey(id),
+      (body) => {
+        if (body.schedule.status === status) return undefined;
+        const pausedAt = status === 'paused' ? copyDate(now) : undefined;
+        return { ...body, schedule: { ...body.schedule, status, nextRunAt: nextRunAt && copyDate(nextRunAt), pausedAt, updatedAt: now } };
+      },
+      { onBusy: 'wait' },
+    );
+    if (outcome.kind === 'written') return outcome.after.body.schedule;
+    if (outcome.kind === 'unchanged') return outcome.current.body.schedule;
+    return undefined;
+  }
+
+  async dueSchedules(now: Date, limit: number): Promise<ScheduleRecord[]> {
+    this.queue.assertOpen('dueSchedules');
+    let versions = await this.readAll();
+    const open = versions.filter((version) => version.body.pendingTask !== undefined);
+    if (open.length > 0) {
+      // Every scheduler polls here, so fires left open by a dead process are finished within a
+      // poll. Read again: the caller's overlap check needs the `lastTaskId` they set.
+      await mapLimit(open, IO_CONCURRENCY, ({ body }) => this.finishFire(fileKey(body.schedule.id), body.pendingTask!));
+      versions = await this.readAll();
+    }
+    const nowMs = now.getTime();
+    return versions
+      .map((version) => version.body.schedule)
+      .filter((schedule) => schedule.status === 'active' && schedule.nextRunAt !== undefined && schedule.nextRunAt.getTime() <= nowMs)
+      .sort((a, b) => a.nextRunAt!.getTime() - b.nextRunAt!.getTime())
+      .slice(0, limit);
+  }
+
+  async nextDueAt(): Promise<Date | undefined> {
+    this.queue.assertOpen('nextDueAt');
+    let soonest: Date | undefined;
+    for (const { body } of await this.readAll()) {
+      const next = body.schedule.status === 'active' ? body.schedule.nextRunAt : undefined;
+      if (next !== undefined && (soonest === undefined || next < soonest)) soonest = next;
+    }
+    return soonest;
+  }
+
+  async fireSchedule(id: string, expectedNextRunAt: Date, advance: ScheduleAdvance, task?: NewTask): Promise<FireOutcome> {
+    this.queue.assertOpen('fireSchedule');
+    const key = fileKey(id);
+    const tickMs = expectedNextRunAt.getTime();
+    const now = new Date();
+    for (;;) {
+      const outcome = await this.records.mutate(
+        key,
+        (body) => {
+          if (!awaitsTick(body.schedule, tickMs) || body.pendingTask) return undefined;
+          const schedule: ScheduleRecord = {
+            ...body.schedule,
+            status: advance.status,
+            nextRunAt: advance.nextRunAt && copyDate(advance.nextRunAt),
+            runCount: advance.runCount,
+            lastRunAt: advance.lastRunAt && copyDate(advance.lastRunAt),
+            updatedAt: now,
+          };
+          return { schedule, pendingTask: task };
+        },
+        { onBusy: 'wait' },
+      );
+      if (outcome.kind === 'written') return task ? { claimed: true, enqueued: await this.finishFire(key, task) } : { claimed: true };
+      if (outcome.kind !== 'unchanged' || !awaitsTick(outcome.current.body.schedule, tickMs)) return { claimed: false };
+      // The tick is due but the previous fire is still open (its process died or is slow): its
+      // task goes first, and the claim is tried again.
+      await this.finishFire(key, outcome.current.body.pendingTask!);
+    }
+  }
+
+  /**
+   * Steps 2 and 3 of the fire protocol: enqueues the open fire's task, then closes the fire. Safe
+   * to repeat and to run in several processes at once.
+   */
+  private async finishFire(key: string, task: NewTask): Promise<EnqueueOutcome> {
+    const enqueued = await this.enqueueOnce(task);
+    await this.records.mutate(
+      key,
+      (body) => (body.pendingTask?.id === task.id ? { schedule: { ...body.schedule, lastTaskId: enqueued.id } } : undefined),
+      { onBusy: 'wait' },
+    );
+    return enqueued;
+  }
+
+  /**
+   * Enqueues a fire's task. Task ids are never reused, so a duplicate id means another finisher of
+   * the same fire stored it: the fire's own task exists, which is `created` from the fire's view.
+   */
+  private async enqueueOnce(task: NewTask): Promise<EnqueueOutcome> {
+    try {
+      const [enqueued] = await this.queue.enqueue([task]);
+      return enqueued;
+    } catch (error) {
+      if (!(error instanceof DuplicateTaskIdError)) throw error;
+      return { id: task.id, created: true };
+    }
+  }
+
+  /** Every schedule file; a damaged one is logged once and left out, so the others still fire. */
+  private async readAll(): Promise<ScheduleVersion[]> {
+    // Temp files of writes in flight end in `.tmp`, claims live in another folder.
+    const keys = (await readdir(this.dir)).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
+    const versions = await mapLimit(keys, IO_CONCURRENCY, async (key) => {
+      try {
+        return await this.records.read(key);
+      } catch (error) {
+        if (!(error instanceof CorruptFileError)) throw error;
+        this.reportCorrupt(error);
+        return undefined;
+      }
+    });
+    return versions.filter((version): version is ScheduleVersion => version !== undefined);
+  }
+
+  private reportCorrupt(error: CorruptFileError): void {
+    if (this.reportedCorrupt.has(error.path)) return;
+    this.reportedCorrupt.add(error.path);
+    this.logger.error(`Skipping a damaged schedule file: ${error.message}`);
+  }
+}
