@@ -6,6 +6,7 @@ import { createLogger, type OmniQLogger } from './config/omniq-logger.js';
 import type { TaskMetadata } from './decorators/task.decorator.js';
 import { TaskDefinitionError } from './errors/omniq.errors.js';
 import { TaskRegistry } from './task.registry.js';
+import { groupCollector } from './workflows/group.task.js';
 import type { Codec } from './serialization/codec.js';
 import type { ScheduledOptions } from './interfaces/scheduled-options.interface.js';
 import { ScheduleRegistry } from './scheduler/schedule.registry.js';
@@ -36,8 +37,9 @@ export class OmniQExplorer implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    this.registry.register(groupCollector);
     for (const wrapper of this.discovery.getProviders()) this.explore(wrapper);
-    const names = this.registry.names();
+    const names = this.registry.declaredNames();
     this.logger.log(`Registered ${names.length} task${names.length === 1 ? '' : 's'}${names.length ? `: ${names.join(', ')}` : ''}`);
   }
 

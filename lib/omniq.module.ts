@@ -14,6 +14,9 @@ import { OmniQService } from './omniq.service.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
 import { ScheduleRegistry } from './scheduler/schedule.registry.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
+import { TaskSubmitter } from './workflows/task.submitter.js';
+import { DependencyCascade } from './workflows/dependency-cascade.js';
+import { WorkflowHooks } from './workflows/workflow-hooks.js';
 
 const providers: Provider[] = [
   { provide: OMNIQ_CONFIG, inject: [OMNIQ_MODULE_OPTIONS], useFactory: (options: OmniQModuleOptions) => resolveConfig(options) },
@@ -30,6 +33,9 @@ const providers: Provider[] = [
   OmniQWorker,
   ScheduleRegistry,
   OmniQScheduler,
+  TaskSubmitter,
+  DependencyCascade,
+  WorkflowHooks,
 ];
 
 /**

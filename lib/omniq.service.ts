@@ -1,23 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_EVENT_STORE, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from './omniq.constants.js';
-import type { OmniQConfig } from './config/omniq-config.js';
+import { OMNIQ_CODEC, OMNIQ_EVENT_STORE, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from './omniq.constants.js';
 import type { Codec } from './serialization/codec.js';
 import type { EnqueueOptions } from './interfaces/task-options.interface.js';
 import type { TaskEvent } from './models/event.model.js';
 import type { ResultRecord, TaskResult } from './models/result.model.js';
-import { WAITING_TASK_STATUSES, type Task, type TaskRecord, type TaskStatus } from './models/task.model.js';
+import { FINAL_TASK_STATUSES, type Task, type TaskRecord, type TaskStatus } from './models/task.model.js';
 import type { EventQuery, EventStore } from './storage/event.store.js';
 import type { ResultStore } from './storage/result.store.js';
 import type { Page, TaskListFilter, TaskQueueStore } from './storage/task-queue.store.js';
 import type { TaskId, TaskPayload, TaskResultValue } from './types/task-map.types.js';
-import { UnknownTaskError } from './errors/omniq.errors.js';
-import { PayloadEncodingError } from './errors/codec.errors.js';
-import type { EncodedValue } from './models/encoded-value.model.js';
+import { randomUUID } from 'node:crypto';
+import { OmniQError } from './errors/omniq.errors.js';
 import { EventRecorder } from './events/event.recorder.js';
-import { TaskRegistry } from './task.registry.js';
-import { validateTaskOptions } from './utils/task-options.validation.js';
-import { buildNewTask } from './utils/new-task.builder.js';
+import { PARENT_RESULT } from './serialization/parent-result.js';
+import { TaskSubmitter } from './workflows/task.submitter.js';
+import { DependencyCascade } from './workflows/dependency-cascade.js';
+import { GROUP_TASK, type GroupResult } from './workflows/group.task.js';
+import { OmniQWorker } from './worker/omniq.worker.js';
 import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { recordFinalOutcome } from './events/final-outcome.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
@@ -30,6 +30,13 @@ export interface EnqueueItem<N extends string = string> {
   options?: EnqueueOptions;
 }
 
+/** A step of `chain()`: without `payload`, it receives the previous step's result. */
+export interface ChainStep {
+  name: string;
+  payload?: unknown;
+  options?: EnqueueOptions;
+}
+
 export type QueueStats = Record<string, Partial<Record<TaskStatus, number>>>;
 
 /** The runtime API: enqueue work, follow it, and manage it. Inject it anywhere. */
@@ -39,12 +46,13 @@ export class OmniQService {
     @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
     @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
     @Inject(OMNIQ_EVENT_STORE) private readonly events: EventStore,
-    @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
     @Inject(OMNIQ_CODEC) private readonly codec: Codec,
-    private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
     private readonly waiter: ResultWaiter,
     private readonly scheduler: OmniQScheduler,
+    private readonly submitter: TaskSubmitter,
+    private readonly cascade: DependencyCascade,
+    private readonly worker: OmniQWorker,
   ) {}
 
   /** Enqueues one task and returns its id (or, with a live idempotency `key`, the existing task's id). */
@@ -62,24 +70,37 @@ export class OmniQService {
    * one bad item rejects the call and nothing is enqueued.
    */
   async enqueueMany(items: readonly EnqueueItem[]): Promise<TaskId[]> {
-    const now = new Date();
-    const tasks = items.map(({ name, payload, options = {} }) => {
-      const registered = this.registry.get(name);
-      if (!registered && !this.config.allowUnregisteredTasks) throw new UnknownTaskError(name, this.registry.names());
-      validateTaskOptions(name, options);
-      const encoded = this.encodePayload(name, payload);
-      return buildNewTask(name, encoded, this.config.taskDefaults, registered?.options ?? {}, options, now);
-    });
-    const outcomes = await this.queue.enqueue(tasks);
-    await Promise.all(
-      outcomes.map((outcome, i) => {
-        const task = tasks[i]!;
-        return outcome.created
-          ? this.recorder.record({ type: 'enqueued', taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId })
-          : undefined;
-      }),
+    return this.submitter.submit(items);
+  }
+
+  /**
+   * Enqueues steps that run one after another, each once the previous one succeeded. A step
+   * without a payload receives the previous step's result as its payload. A failing step cancels
+   * the rest. Returns the step ids: wait for the last one's result.
+   */
+  async chain(steps: readonly ChainStep[]): Promise<TaskId[]> {
+    if (steps.length === 0) throw new OmniQError('chain() needs at least one step');
+    const ids = steps.map((step) => step.options?.id ?? randomUUID());
+    return this.submitter.submit(
+      steps.map((step, i) => ({
+        name: step.name,
+        payload: i > 0 && !('payload' in step) ? PARENT_RESULT : step.payload,
+        options: { ...step.options, id: ids[i], dependsOn: i > 0 ? [ids[i - 1]!, ...(step.options?.dependsOn ?? [])] : step.options?.dependsOn },
+      })),
     );
-    return outcomes.map((o) => o.id);
+  }
+
+  /**
+   * Enqueues tasks that run independently, plus one collector task that waits for all of them.
+   * Returns the collector's id: its result is `{ members: [{ taskId, name, status, value | error }] }`
+   * in the order given, whatever each member's outcome.
+   */
+  async group(members: readonly EnqueueItem[], options: Pick<EnqueueOptions, 'queue' | 'priority'> = {}): Promise<TaskId<GroupResult>> {
+    if (members.length === 0) throw new OmniQError('group() needs at least one member');
+    const ids = members.map((member) => member.options?.id ?? randomUUID());
+    const collector = { name: GROUP_TASK, payload: null, options: { ...options, dependsOn: ids, onParentFailure: 'run' as const } };
+    const submitted = await this.submitter.submit([...members.map((m, i) => ({ ...m, options: { ...m.options, id: ids[i] } })), collector]);
+    return submitted[submitted.length - 1]! as TaskId<GroupResult>;
   }
 
   /** The task with its payload decoded, or undefined for an unknown id. */
@@ -110,15 +131,22 @@ export class OmniQService {
   }
 
   /**
-   * Cancels a task that has not started (pending, scheduled, retrying): it never runs and its
-   * result has status `cancelled`. Returns false when the task had already started or ended.
+   * Cancels a task. A waiting one never runs; a running one has its AbortSignal fired (with
+   * TaskCancelledError) by the worker holding it, in this process at once and in others within
+   * their poll interval. Either way it ends `cancelled`, with a cancelled result, and dependents
+   * that needed it are cancelled too. Returns false for an unknown or already finished task.
    */
   async cancel(id: string): Promise<boolean> {
     const before = await this.queue.get(id);
-    if (!before || !WAITING_TASK_STATUSES.includes(before.status)) return false;
+    if (!before || FINAL_TASK_STATUSES.includes(before.status)) return false;
     const after = await this.queue.cancel(id, { name: 'TaskCancelledError', message: 'Cancelled by request' });
-    if (!after || after.status !== 'cancelled') return false;
-    await recordFinalOutcome(this.results, this.recorder, after, 'cancelled');
+    if (after?.status === 'cancelled') {
+      await recordFinalOutcome(this.results, this.recorder, after, 'cancelled');
+      await this.cascade.parentEnded(after);
+      return true;
+    }
+    if (after?.status !== 'running' || !after.cancelRequestedAt) return false;
+    this.worker.cancelLocal(id);
     return true;
   }
 
@@ -134,6 +162,25 @@ export class OmniQService {
     if (!after || after.status !== 'pending') return false;
     await this.recorder.record({ type: 'enqueued', taskId: id, taskName: after.name, queue: after.queue, message: 'Retried by request' });
     return true;
+  }
+
+  /** Every failed task of a queue (dead letters), oldest first, with error and stack in `lastError`. */
+  listDeadLetters(queue: string, page: Pick<TaskListFilter, 'offset' | 'limit'> = {}): Promise<Page<Task>> {
+    return this.listTasks({ ...page, queue, status: 'failed' });
+  }
+
+  /** Sends every failed task of a queue back, attempts reset. Returns how many. */
+  async retryAll(queue: string): Promise<number> {
+    // The ids are taken first: a retried task that fails again at once must not be retried twice.
+    const ids: string[] = [];
+    for (let offset = 0; ; offset += 500) {
+      const page = await this.queue.list({ queue, status: 'failed', offset, limit: 500 });
+      ids.push(...page.items.map((task) => task.id));
+      if (offset + page.items.length >= page.total) break;
+    }
+    let retried = 0;
+    for (const id of ids) if (await this.retry(id)) retried++;
+    return retried;
   }
 
   getEvents(query: EventQuery = {}): Promise<TaskEvent[]> {
@@ -158,7 +205,10 @@ export class OmniQService {
    */
   async purgeExpired(): Promise<{ expiredTasks: number; purgedResults: number }> {
     const expired = await this.queue.expireOverdue(new Date());
-    await Promise.all(expired.map((task) => recordFinalOutcome(this.results, this.recorder, task, 'expired')));
+    for (const task of expired) {
+      await recordFinalOutcome(this.results, this.recorder, task, 'expired');
+      await this.cascade.parentEnded(task);
+    }
     return { expiredTasks: expired.length, purgedResults: await this.results.purgeExpired(new Date()) };
   }
 
@@ -208,15 +258,6 @@ export class OmniQService {
   private decodeSchedule(record: ScheduleRecord): Schedule {
     const { payload, ...rest } = record;
     return { ...rest, payload: this.codec.decode(payload, `payload of schedule ${record.id}`) };
-  }
-
-  private encodePayload(name: string, payload: unknown): EncodedValue {
-    try {
-      return this.codec.encode(payload, 'payload');
-    } catch (error) {
-      if (error instanceof PayloadEncodingError) error.message = `Task "${name}": ${error.message}`;
-      throw error;
-    }
   }
 
   private decodeTask<P>(record: TaskRecord): Task<P> {

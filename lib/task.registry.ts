@@ -9,6 +9,8 @@ export interface RegisteredTask {
   /** Where it was declared, for messages: `ClassName.methodName`. */
   source: string;
   handler: (payload: unknown, ctx: TaskContext) => unknown;
+  /** OmniQ's own tasks (the group collector): run like any other, left out of `declaredNames()`. */
+  internal?: boolean;
 }
 
 /** Every task handler this app registered, by name. Filled once by the explorer at bootstrap. */
@@ -34,8 +36,16 @@ export class TaskRegistry {
     return this.tasks.has(name);
   }
 
+  /** Every registered name, OmniQ's own included: what a worker here can run. */
   names(): string[] {
     return [...this.tasks.keys()];
+  }
+
+  /** The names the app declared with `@Task()` / `@Scheduled()`. */
+  declaredNames(): string[] {
+    return this.all()
+      .filter((task) => !task.internal)
+      .map((task) => task.name);
   }
 
   all(): RegisteredTask[] {

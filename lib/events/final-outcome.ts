@@ -18,6 +18,8 @@ export async function recordFinalOutcome(
     name: status === 'expired' ? 'TaskExpiredError' : 'TaskCancelledError',
     message: status === 'expired' ? `Task expired unrun (ttl ${task.ttlMs} ms)` : 'Task cancelled',
   };
+  // The event first, like the worker: once the result is there, the timeline is complete.
+  await recorder.record({ type: status, taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId, error });
   if (task.storeResult) {
     const result: ResultRecord = {
       taskId: task.id,
@@ -33,5 +35,4 @@ export async function recordFinalOutcome(
     };
     await results.put([result]);
   }
-  await recorder.record({ type: status, taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId, error });
 }

@@ -1,4 +1,15 @@
 import type { LoggerService } from '@nestjs/common';
+import type { TaskError, TaskStatus } from '../models/task.model.js';
+
+/** A parent task's outcome, as `ctx.parents()` reports it. */
+export interface ParentOutcome {
+  taskId: string;
+  name: string;
+  status: TaskStatus;
+  /** The parent's stored result value (when it stored one). */
+  value?: unknown;
+  error?: TaskError;
+}
 
 /** The second argument of every `@Task()` handler. */
 export interface TaskContext {
@@ -17,6 +28,8 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** A logger whose context names the task and attempt. */
   readonly logger: LoggerService;
+  /** How each task in `dependsOn` ended, in that order, with its stored result value or error. */
+  parents(): Promise<ParentOutcome[]>;
   /** Reports progress (a number or small JSON-able object); stored on the task and sent as an event. */
   progress(value: unknown): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { RetryBackoff } from '../models/task.model.js';
+import type { ParentFailurePolicy, RetryBackoff } from '../models/task.model.js';
 
 /** How a task runs. Set per handler in `@Task()`, per call in `enqueue()`, or for all in `taskDefaults`. */
 export interface TaskRunOptions {
@@ -34,8 +34,31 @@ export interface EnqueueOptions extends TaskRunOptions {
   key?: string;
   tags?: string[];
   description?: string;
-  /** Task ids that must succeed before this one becomes due. */
+  /**
+   * Ids of tasks that must succeed before this one becomes due: existing tasks, or tasks with an
+   * `id` in the same `enqueueMany` call. The handler reads their outcomes with `ctx.parents()`.
+   */
   dependsOn?: string[];
+  /**
+   * When a parent fails for good, is cancelled or expires: `cancel` this task (default, with the
+   * parent named in its event) or `run` it anyway once every parent ended.
+   */
+  onParentFailure?: ParentFailurePolicy;
+  /** Enqueue this task with `{ taskId, name, status, value, args }` when this one succeeds. */
+  onSuccess?: CallbackOptions;
+  /** Enqueue this task with `{ taskId, name, status, error, args }` when this one fails for good (or times out). */
+  onFailure?: CallbackOptions;
+  /** With `key`: keep returning this task's id for this long after it ended, in ms. */
+  dedupeWindowMs?: number;
+  /** Your own id for the task (unique), e.g. to link tasks of one `enqueueMany` call with `dependsOn`. */
+  id?: string;
+}
+
+export interface CallbackOptions {
+  /** Name of a registered task. */
+  task: string;
+  /** Extra data for the callback (encoded like a payload). */
+  args?: unknown;
 }
 
 /** Options of `@Task()`. */

@@ -46,6 +46,15 @@ export interface TaskError {
   readonly stack?: string;
 }
 
+/** What a dependent task does when a parent ends failed, cancelled or expired. */
+export type ParentFailurePolicy = 'cancel' | 'run';
+
+/** A task to enqueue when another ends: its name and extra args (encoded like a payload). */
+export interface TaskCallback {
+  task: string;
+  args?: EncodedValue;
+}
+
 /** Everything a store needs to create a task. Times are absolute; durations are milliseconds. */
 export interface NewTask {
   id: string;
@@ -64,12 +73,19 @@ export interface NewTask {
   expiresAt?: Date;
   resultTtlMs?: number;
   storeResult: boolean;
+  /** Ids of tasks that must end first: succeed (onParentFailure `cancel`) or end at all (`run`). */
   dependsOn: string[];
+  onParentFailure: ParentFailurePolicy;
+  /** Tasks the worker enqueues with the outcome when this one succeeds / fails for good. */
+  onSuccess?: TaskCallback;
+  onFailure?: TaskCallback;
   tags: string[];
   description?: string;
   scheduleId?: string;
   /** Idempotency key: while a live task holds it, enqueueing with it returns that task's id. */
   key?: string;
+  /** The key keeps returning this task's id for this long after the task ended. */
+  dedupeWindowMs?: number;
 }
 
 /** A task as stored, with its payload still encoded. */
@@ -81,6 +97,8 @@ export interface TaskRecord extends NewTask {
   completedAt?: Date;
   updatedAt: Date;
   lastError?: TaskError;
+  /** Set on a running task by `cancel()`: its worker aborts the handler and ends it cancelled. */
+  cancelRequestedAt?: Date;
   /** The last value the handler reported with `ctx.progress()` (JSON data). */
   progress?: unknown;
   /** Set while a worker holds the task. */

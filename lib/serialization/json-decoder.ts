@@ -1,4 +1,5 @@
 import { PayloadDecodingError } from '../errors/codec.errors.js';
+import { PARENT_RESULT } from './parent-result.js';
 import { TAG, type TaggedNode } from './json-tags.js';
 
 const INTEGER = /^-?\d+$/;
@@ -33,6 +34,8 @@ function decodeTagged(node: TaggedNode, what: string): unknown {
   switch (node[TAG]) {
     case 'undefined':
       return undefined;
+    case 'ParentResult':
+      return PARENT_RESULT;
     case 'Number':
       return decodeNumber(v, what);
     case 'BigInt':

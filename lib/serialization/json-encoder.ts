@@ -1,8 +1,10 @@
 import { type EncodingFault, PayloadEncodingError } from '../errors/codec.errors.js';
 import { TAG, type TaggedNode } from './json-tags.js';
+import { PARENT_RESULT } from './parent-result.js';
 
 // Shared and frozen: these tags carry no per-value data, so encoding them allocates nothing.
 const UNDEFINED: TaggedNode = Object.freeze({ [TAG]: 'undefined' });
+const PARENT_RESULT_NODE: TaggedNode = Object.freeze({ [TAG]: 'ParentResult' });
 const NAN: TaggedNode = Object.freeze({ [TAG]: 'Number', v: 'NaN' });
 const INFINITY: TaggedNode = Object.freeze({ [TAG]: 'Number', v: 'Infinity' });
 const NEGATIVE_INFINITY: TaggedNode = Object.freeze({ [TAG]: 'Number', v: '-Infinity' });
@@ -65,6 +67,7 @@ function encodeNumber(n: number): unknown {
 // Exact prototype checks rather than instanceof: a subclass could carry state or behaviour the
 // decoder would not restore, so it is rejected like any other class instance.
 function encodeObject(value: object, ancestors: object[]): unknown {
+  if (value === PARENT_RESULT) return PARENT_RESULT_NODE;
   if (ancestors.includes(value)) throw new Fault({ kind: 'circular' });
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) return encodePlain(value as Record<string, unknown>, ancestors);

@@ -8,7 +8,7 @@ export const TAG = '$omniq';
 /**
  * - `Number`: NaN, Infinity, -Infinity and -0, which JSON turns into null or 0.
  * - `Object`: an escaped user object owning a `$omniq` key; `v` holds its properties as they are.
- * - `undefined` has no `v`.
+ * - `undefined` and `ParentResult` (the PARENT_RESULT placeholder) have no `v`.
  */
 export type TagType =
   | 'undefined'
@@ -19,7 +19,8 @@ export type TagType =
   | 'Set'
   | 'Buffer'
   | 'Uint8Array'
-  | 'Object';
+  | 'Object'
+  | 'ParentResult';
 
 export interface TaggedNode {
   readonly [TAG]: TagType;

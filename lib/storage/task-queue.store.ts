@@ -67,15 +67,16 @@ export interface QueueStatusCount {
 export interface TaskQueueStore {
   /**
    * Stores new tasks in one go. A task whose `key` is held by a live task (pending, scheduled,
-   * running, retrying) is not stored; its outcome names the live task instead. Results are in
-   * input order.
+   * running, retrying), or by a task that ended less than its `dedupeWindowMs` ago, is not stored;
+   * its outcome names the holder instead. Results are in input order. An id that exists already
+   * rejects the whole call with DuplicateTaskIdError.
    */
   enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]>;
 
   /**
    * Up to `limit` tasks that are due (`runAt` <= now, status pending/scheduled/retrying, or running
    * with an expired lease), not expired (`expiresAt` unset or in the future), and whose
-   * dependencies all succeeded; ordered by queue order, then priority (higher first), then
+   * dependencies all succeeded (with onParentFailure `run`: all ended, whatever the outcome); ordered by queue order, then priority (higher first), then
    * `runAt`, then enqueue order. Each is marked running with attempts + 1, `startedAt` = now,
    * the worker id and a new lease token. Never hands a task to two holders of a live lease.
    */
@@ -103,10 +104,18 @@ export interface TaskQueueStore {
   expireOverdue(now?: Date, limit?: number): Promise<TaskRecord[]>;
 
   /**
-   * Cancels a waiting task (pending, scheduled, retrying). Returns the updated record, or the
-   * unchanged record when it was not waiting, or undefined for an unknown id.
+   * Cancels a waiting task (pending, scheduled, retrying). On a running task it sets
+   * `cancelRequestedAt` (once) and leaves the lease alone: the holder stops the handler and settles
+   * `cancelled`, and a worker that reserves it after a crash ends it without running it. Returns
+   * the updated record, the unchanged record of a final task, or undefined for an unknown id.
    */
   cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined>;
+
+  /** Which of these tasks are running with a cancel request (the workers holding them poll this). */
+  cancelRequested(ids: readonly string[]): Promise<string[]>;
+
+  /** Waiting tasks that list `id` in their `dependsOn`, in enqueue order. */
+  dependentsOf(id: string): Promise<TaskRecord[]>;
 
   /**
    * Sends a failed, cancelled or expired task back to pending with attempts reset, due at once.

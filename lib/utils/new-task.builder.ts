@@ -14,13 +14,14 @@ export function buildNewTask(
   payload: EncodedValue,
   defaults: ResolvedTaskDefaults,
   handlerOptions: TaskHandlerOptions,
-  options: EnqueueOptions,
+  options: Omit<EnqueueOptions, 'onSuccess' | 'onFailure'>,
   now: Date,
+  callbacks: Pick<NewTask, 'onSuccess' | 'onFailure'> = {},
 ): NewTask {
   const o = { ...defaults, ...stripUndefined(handlerOptions), ...stripUndefined(options) };
   const runAt = options.runAt ?? new Date(now.getTime() + (options.delayMs ?? 0));
   return {
-    id: randomUUID(),
+    id: options.id ?? randomUUID(),
     name,
     queue: o.queue,
     priority: o.priority,
@@ -37,8 +38,12 @@ export function buildNewTask(
     resultTtlMs: o.resultTtlMs,
     storeResult: o.storeResult,
     dependsOn: options.dependsOn ?? [],
+    onParentFailure: options.onParentFailure ?? 'cancel',
+    onSuccess: callbacks.onSuccess,
+    onFailure: callbacks.onFailure,
     tags: options.tags ?? [],
     description: options.description,
     key: options.key,
+    dedupeWindowMs: options.dedupeWindowMs,
   };
 }

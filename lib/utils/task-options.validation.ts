@@ -2,7 +2,7 @@ import { InvalidTaskOptionError } from '../errors/omniq.errors.js';
 import type { EnqueueOptions } from '../interfaces/task-options.interface.js';
 
 const NON_NEGATIVE_INTEGERS = ['maxRetries', 'retryDelayMs', 'retryMaxDelayMs', 'delayMs'] as const;
-const POSITIVE_INTEGERS = ['timeoutMs', 'ttlMs', 'resultTtlMs'] as const;
+const POSITIVE_INTEGERS = ['timeoutMs', 'ttlMs', 'resultTtlMs', 'dedupeWindowMs'] as const;
 const KNOWN_OPTIONS = new Set<string>([
   ...NON_NEGATIVE_INTEGERS,
   ...POSITIVE_INTEGERS,
@@ -15,6 +15,10 @@ const KNOWN_OPTIONS = new Set<string>([
   'tags',
   'description',
   'dependsOn',
+  'onParentFailure',
+  'onSuccess',
+  'onFailure',
+  'id',
 ]);
 
 /** Throws InvalidTaskOptionError naming the task, the option and the value for anything off. */
@@ -49,6 +53,17 @@ export function validateTaskOptions(taskName: string, options: EnqueueOptions): 
   if (options.runAt !== undefined && options.delayMs !== undefined) fail('runAt', 'either runAt or delayMs, not both');
   if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0)) fail('key', 'a non-empty string');
   if (options.description !== undefined && typeof options.description !== 'string') fail('description', 'a string');
+  if (options.id !== undefined && (typeof options.id !== 'string' || options.id.length === 0)) fail('id', 'a non-empty string');
+  if (options.dedupeWindowMs !== undefined && options.key === undefined) fail('dedupeWindowMs', 'a key to go with it');
+  if (options.onParentFailure !== undefined && options.onParentFailure !== 'cancel' && options.onParentFailure !== 'run') {
+    fail('onParentFailure', '"cancel" or "run"');
+  }
+  for (const callback of ['onSuccess', 'onFailure'] as const) {
+    const value = options[callback];
+    if (value !== undefined && (typeof value !== 'object' || value === null || typeof value.task !== 'string' || value.task === '')) {
+      fail(callback, '{ task: <registered task name>, args?: <data> }');
+    }
+  }
   for (const list of ['tags', 'dependsOn'] as const) {
     const value = options[list];
     if (value !== undefined && !(Array.isArray(value) && value.every((v) => typeof v === 'string' && v.length > 0))) {

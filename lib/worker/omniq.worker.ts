@@ -8,7 +8,9 @@ import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore, Unsubscribe } from '../storage/task-queue.store.js';
 import { EventRecorder } from '../events/event.recorder.js';
 import { recordFinalOutcome } from '../events/final-outcome.js';
-import { LeaseLostError, WorkerShutdownError } from '../errors/task.errors.js';
+import { LeaseLostError, TaskCancelledError, WorkerShutdownError } from '../errors/task.errors.js';
+import { WorkflowHooks } from '../workflows/workflow-hooks.js';
+import { DependencyCascade } from '../workflows/dependency-cascade.js';
 import { TaskRegistry } from '../task.registry.js';
 import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
@@ -51,6 +53,8 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     @Inject(OMNIQ_CODEC) codec: Codec,
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
+    hooks: WorkflowHooks,
+    private readonly cascade: DependencyCascade,
   ) {
     this.logger = createLogger('OmniQWorker', config.logging);
     this.runner = new TaskRunner({
@@ -59,6 +63,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
       codec,
       registry,
       recorder,
+      hooks,
       workerId: config.worker.id,
       logging: config.logging,
       onRetryScheduled: (retryAt) => this.retriesDue.add(retryAt.getTime()),
@@ -89,6 +94,21 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
    */
   async settled(taskId: string): Promise<void> {
     for (const { task, done } of this.active.values()) if (task.id === taskId) await done;
+  }
+
+  /**
+   * Stops the task's handler here if this worker runs it (its signal fires with
+   * TaskCancelledError and the task ends cancelled). Other workers notice the stored cancel
+   * request within a poll interval.
+   */
+  cancelLocal(taskId: string): boolean {
+    let found = false;
+    for (const { task, attempt } of this.active.values()) {
+      if (task.id !== taskId) continue;
+      attempt.stop(new TaskCancelledError(taskId));
+      found = true;
+    }
+    return found;
   }
 
   onApplicationBootstrap(): void {
@@ -201,11 +221,23 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     this.lastMaintenance = now;
     try {
       const expired = await this.queue.expireOverdue(new Date(now));
-      await Promise.all(expired.map((task) => recordFinalOutcome(this.results, this.recorder, task, 'expired')));
+      for (const task of expired) {
+        await recordFinalOutcome(this.results, this.recorder, task, 'expired');
+        await this.cascade.parentEnded(task);
+      }
       await this.results.purgeExpired(new Date(now));
+      await this.stopCancelled();
     } catch (error) {
       this.logger.error(`Worker ${this.id}: maintenance failed: ${String(error)}`);
     }
+  }
+
+  /** Stops the handlers of tasks that were cancelled through the store (possibly from another process). */
+  private async stopCancelled(): Promise<void> {
+    if (this.active.size === 0) return;
+    const running = [...this.active.values()];
+    const cancelled = new Set(await this.queue.cancelRequested(running.map(({ task }) => task.id)));
+    for (const { task, attempt } of running) if (cancelled.has(task.id)) attempt.stop(new TaskCancelledError(task.id));
   }
 
   private async renewLeases(): Promise<void> {

@@ -9,6 +9,7 @@ import type { ResultStore } from '../storage/result.store.js';
 import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
 import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
 import type { TaskRegistry } from '../task.registry.js';
+import type { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
 import { MicroBatcher } from '../utils/micro-batcher.js';
@@ -36,6 +37,7 @@ export interface TaskRunnerDeps {
   codec: Codec;
   registry: TaskRegistry;
   recorder: EventRecorder;
+  hooks: WorkflowHooks;
   workerId: string;
   logging: LoggingConfig;
   /** Told when a retry was scheduled, so the worker can wake up for it instead of waiting for a poll. */
@@ -66,6 +68,8 @@ export class TaskRunner {
     const startedAt = new Date();
     void this.deps.recorder.record({ ...this.eventBase(task), type: 'started' });
     if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
+    // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
+    if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
     const outcome = await this.execute(task, attempt);
     await this.finish(task, outcome, attempt.stopReason, startedAt);
   }
@@ -82,7 +86,7 @@ export class TaskRunner {
     }
     let payload: unknown;
     try {
-      payload = this.deps.codec.decode(task.payload, `payload of task ${task.name} ${task.id}`);
+      payload = await this.deps.hooks.payloadFor(task, this.deps.codec.decode(task.payload, `payload of task ${task.name} ${task.id}`));
     } catch (error) {
       return { ok: false, error };
     }
@@ -113,6 +117,7 @@ export class TaskRunner {
       get logger() {
         return (logger ??= createLogger(`${task.name} ${task.id} #${task.attempts}`, logging, task.name));
       },
+      parents: () => this.deps.hooks.parents(task),
       progress: async (value: unknown) => {
         const progress = toJsonData(value);
         if (!(await this.deps.queue.setProgress(task.id, task.leaseToken!, progress))) return;
@@ -131,7 +136,7 @@ export class TaskRunner {
         return this.fail(task, error, startedAt, durationMs);
       }
       if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${durationMs} ms`);
-      return this.conclude(task, 'completed', 'success', startedAt, durationMs, { value });
+      return this.conclude(task, 'completed', 'success', startedAt, durationMs, { value }, outcome.value);
     }
     if (reason instanceof WorkerShutdownError) {
       await this.settle(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
@@ -177,9 +182,10 @@ export class TaskRunner {
     startedAt: Date,
     durationMs: number,
     detail: Pick<ResultRecord, 'value' | 'error'>,
+    value?: unknown,
   ): Promise<void> {
     const token = task.leaseToken!;
-    await this.settle(task, {
+    const held = await this.settle(task, {
       event: { ...this.eventBase(task), type: event, durationMs, error: detail.error },
       result: task.storeResult ? this.result(task, status, startedAt, detail) : undefined,
       settlement:
@@ -189,6 +195,7 @@ export class TaskRunner {
             ? { id: task.id, token, outcome: 'cancelled', error: detail.error }
             : { id: task.id, token, outcome: 'failed', error: detail.error! },
     });
+    if (held) await this.deps.hooks.ended(task, status, { value, error: detail.error });
   }
 
   /** Writes the completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */

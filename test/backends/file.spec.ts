@@ -12,7 +12,7 @@ import type { ResultStore } from '../../lib/storage/result.store.js';
 import type { ScheduleAdvance, ScheduleStore } from '../../lib/storage/schedule.store.js';
 import type { TaskQueueStore } from '../../lib/storage/task-queue.store.js';
 import { describeEventStoreConformance } from '../conformance/event-store.conformance.js';
-import { ids, newEvent, newResult, newTask, reserveRequest, testClock } from '../conformance/fixtures.js';
+import { ids, newEvent, newResult, newTask, reserveRequest, taskError, testClock } from '../conformance/fixtures.js';
 import { describeResultStoreConformance } from '../conformance/result-store.conformance.js';
 import { describeScheduleStoreConformance, newSchedule } from '../conformance/schedule-store.conformance.js';
 import { describeTaskQueueConformance } from '../conformance/task-queue.conformance.js';
@@ -145,6 +145,44 @@ describe('file backend', () => {
       expect(created).toHaveLength(1);
       expect(new Set(outcomes.map((outcome) => outcome.id))).toEqual(new Set([created[0].id]));
       expect((await first.list()).total).toBe(1);
+    });
+
+    it('see a cancel requested through the other, which leaves the holder’s lease to settle', async () => {
+      const dir = await newFolder();
+      const [holder, canceller] = [await queueOn(dir), await queueOn(dir)];
+      const [task, other] = [newTask(), newTask()];
+      await holder.enqueue([task, other]);
+      const [held] = await holder.reserve(reserveRequest({ limit: 2 }));
+      expect(await holder.cancelRequested([task.id, other.id])).toEqual([]);
+
+      const requested = await canceller.cancel(task.id);
+      expect(requested).toMatchObject({ status: 'running', leaseToken: held.leaseToken });
+      expect(await holder.cancelRequested([task.id, other.id])).toEqual([task.id]);
+      expect(await holder.settle([{ id: task.id, token: held.leaseToken as string, outcome: 'cancelled' }])).toEqual([true]);
+      expect(await canceller.cancelRequested([task.id])).toEqual([]);
+      expect((await canceller.get(task.id))?.status).toBe('cancelled');
+    });
+
+    it('find dependents the other enqueued, and keep a key through the other’s dedupe window', async () => {
+      const dir = await newFolder();
+      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const parent = newTask({ name: 'parent', key: 'import', dedupeWindowMs: 60_000 });
+      await first.enqueue([parent]);
+      const child = newTask({ name: 'child', dependsOn: [parent.id], onParentFailure: 'run' });
+      await second.enqueue([child]);
+      expect(ids(await first.dependentsOf(parent.id))).toEqual([child.id]);
+
+      const [held] = await first.reserve(reserveRequest({ names: ['parent'] }));
+      await first.settle([{ id: parent.id, token: held.leaseToken as string, outcome: 'failed', error: taskError() }]);
+      expect(await second.enqueue([newTask({ key: 'import' })])).toEqual([{ id: parent.id, created: false }]);
+      const [running] = await second.reserve(reserveRequest({ names: ['child'] }));
+      expect(running.id).toBe(child.id);
+      expect(await first.dependentsOf(parent.id)).toEqual([]);
+
+      // Links go with the tasks that made them.
+      await second.settle([{ id: child.id, token: running.leaseToken as string, outcome: 'success' }]);
+      expect(await first.purgeFinished(new Date(Date.now() + 1000))).toBe(2);
+      expect(await readdir(join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'children'))).toEqual([]);
     });
 
     it('see each other’s results and events, and lose no event to concurrent appends and purges', async () => {
@@ -314,6 +352,23 @@ describe('file backend', () => {
       expect((await after.counts()).length).toBe(2);
       expect((await readdir(join(root, 'live'))).sort()).toEqual([`${waiting.id}~1`]);
       expect(await readdir(join(root, 'done'))).toEqual([`${ended.id}~2`]);
+    });
+
+    it('drops a dependents link left by an enqueue that died before storing its task, once it is old', async () => {
+      const dir = await newFolder();
+      const store = await queueOn(dir);
+      const parent = newTask();
+      const child = newTask({ dependsOn: [parent.id] });
+      await store.enqueue([parent, child]);
+      const links = join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'children', parent.id);
+      const [dead, inFlight] = [randomUUID(), randomUUID()];
+      await writeFile(join(links, dead), '');
+      await writeFile(join(links, inFlight), '');
+      const longAgo = new Date(Date.now() - 60_000);
+      await utimes(join(links, dead), longAgo, longAgo);
+
+      expect(ids(await store.dependentsOf(parent.id))).toEqual([child.id]);
+      expect((await readdir(links)).sort()).toEqual([child.id, inFlight].sort());
     });
 
     it('keeps projects that share a folder apart', async () => {

@@ -21,6 +21,7 @@ export function newTask(overrides: Partial<NewTask> = {}): NewTask {
     retryMaxDelayMs: 60_000,
     storeResult: true,
     dependsOn: [],
+    onParentFailure: 'cancel',
     tags: [],
     ...overrides,
   };

@@ -192,10 +192,17 @@ export function describeTaskLifecycleConformance(factory: () => Promise<TaskQueu
         expect(await store().enqueue([next])).toEqual([{ id: next.id, created: true }]);
       });
 
-      it('returns a running task unchanged and keeps its lease valid', async () => {
+      it('marks a running task cancel-requested (once) and keeps its lease valid for the holder to settle', async () => {
         const task = await running(newTask());
-        expect(await store().cancel(task.id)).toEqual(task);
-        expect(await store().settle([{ id: task.id, token: tokenOf(task), outcome: 'success' }])).toEqual([true]);
+        const other = await running(newTask());
+        const requested = await store().cancel(task.id, taskError('stop'));
+        expect(requested).toMatchObject({ status: 'running', leaseToken: tokenOf(task) });
+        expect(requested?.cancelRequestedAt).toBeInstanceOf(Date);
+        expect((await store().cancel(task.id))?.cancelRequestedAt).toEqual(requested?.cancelRequestedAt);
+        expect(await store().cancelRequested([task.id, other.id, randomUUID()])).toEqual([task.id]);
+        expect(await store().settle([{ id: task.id, token: tokenOf(task), outcome: 'cancelled' }])).toEqual([true]);
+        expect(await store().cancelRequested([task.id])).toEqual([]);
+        expect((await store().get(task.id))?.status).toBe('cancelled');
       });
 
       it('returns undefined for an unknown id', async () => {
@@ -213,6 +220,15 @@ export function describeTaskLifecycleConformance(factory: () => Promise<TaskQueu
         expect(await woken).toBe('mail');
         const [again] = await store().reserve(reserveRequest({ queues: ['mail'], now: new Date(Date.now() + 1) }));
         expect(again).toMatchObject({ id: task.id, attempts: 1 });
+      });
+
+      it('clears the cancel request of a task cancelled while running: the requeued task runs anew', async () => {
+        const task = await running(newTask());
+        await store().cancel(task.id);
+        await store().settle([{ id: task.id, token: tokenOf(task), outcome: 'cancelled' }]);
+        const requeued = await store().requeue(task.id);
+        expect(requeued?.status).toBe('pending');
+        expect(requeued?.cancelRequestedAt).toBeUndefined();
       });
 
       it('gives a requeued expired task a fresh ttl', async () => {

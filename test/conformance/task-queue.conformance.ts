@@ -3,6 +3,7 @@ import type { TaskRecord } from '../../lib/models/task.model.js';
 import type { TaskQueueStore } from '../../lib/storage/task-queue.store.js';
 import { ids, newTask, reserveRequest, testClock, useFreshStore } from './fixtures.js';
 import { describeTaskLifecycleConformance } from './task-queue-lifecycle.conformance.js';
+import { describeTaskWorkflowConformance } from './task-queue-workflow.conformance.js';
 
 /**
  * The task-queue contract, as every backend must keep it. `factory` must return a new, empty
@@ -13,6 +14,7 @@ export function describeTaskQueueConformance(backendName: string, factory: () =>
     describeEnqueueConformance(factory);
     describeReserveConformance(factory);
     describeTaskLifecycleConformance(factory);
+    describeTaskWorkflowConformance(factory);
   });
 }
 

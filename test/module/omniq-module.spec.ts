@@ -35,7 +35,7 @@ describe('OmniQModule', () => {
     const t = await createTestApp({ backend: 'memory://' }, [MailTasks]);
     try {
       const registry = t.get(TaskRegistry);
-      expect(registry.names().sort()).toEqual(['MailTasks.unnamed', 'mail.send']);
+      expect(registry.declaredNames().sort()).toEqual(['MailTasks.unnamed', 'mail.send']);
       expect(registry.get('mail.send')?.options).toEqual({ queue: 'mail', maxRetries: 1 });
       const id = await t.omniq.enqueue('mail.send', { to: 'ada' });
       expect((await t.omniq.waitForResult(id)).value).toBe('hello ada');

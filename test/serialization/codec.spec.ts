@@ -1,4 +1,4 @@
-import { JsonCodec, type Codec } from '../../lib/serialization/index.js';
+import { JsonCodec, PARENT_RESULT, type Codec } from '../../lib/serialization/index.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../../lib/errors/codec.errors.js';
 
 const codec: Codec = new JsonCodec();
@@ -399,5 +399,15 @@ describe('JsonCodec decode errors', () => {
     });
     expect(codec.decode({ format: 'omniq-json/1', data })).toEqual({ code: 'globalThis.hacked = true', $omniq: 'eval' });
     expect(g.hacked).toBeUndefined();
+  });
+});
+
+describe('PARENT_RESULT placeholder', () => {
+  it('round-trips to the very same placeholder, and a look-alike object stays plain data', () => {
+    expect(codec.decode(codec.encode(PARENT_RESULT))).toBe(PARENT_RESULT);
+    const lookAlike = { omniqParentResult: true };
+    const decoded = codec.decode(codec.encode(lookAlike));
+    expect(decoded).toEqual(lookAlike);
+    expect(decoded).not.toBe(PARENT_RESULT);
   });
 });

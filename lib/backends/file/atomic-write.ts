@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export function isErrno(error: unknown, code: string): boolean {
@@ -61,6 +61,16 @@ export async function unlinkQuietly(path: string): Promise<boolean> {
   try {
     await unlink(path);
     return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
+}
+
+/** Whether `path` was last modified more than `ms` ago; false when it is gone. */
+export async function isOlderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return false;
     throw error;

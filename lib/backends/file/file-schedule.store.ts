@@ -12,7 +12,8 @@
  *    the file (`pendingTask`). Of all racing processes exactly one such write lands; the others
  *    re-read, see the schedule advanced and report `claimed: false` without touching the queue.
  *    A slow loser therefore enqueues nothing, even after the winner's task finished and its
- *    idempotency key (which only dedupes live tasks) stopped counting.
+ *    idempotency key (which dedupes only live tasks and those within their dedupe window)
+ *    stopped counting.
  * 2. Enqueue the recorded task.
  * 3. Close: a second compare-and-swap drops `pendingTask` and sets `lastTaskId`.
  * A process that dies between 1 and 3 leaves the task recorded, not lost: whoever next meets the

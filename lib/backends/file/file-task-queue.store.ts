@@ -20,13 +20,18 @@
  *
  * Finding work: `live/` and `done/` hold one empty marker per task, named `<id>~<gen>`; a reserve
  * lists `live/` and re-reads only tasks whose marker changed since its last look (see TaskFiles,
- * TaskIndex). Idempotency keys live in `keys/` (see IdempotencyKeys), schedules in `schedules/`
- * (see FileScheduleStore).
+ * TaskIndex). Dependents are linked under their parents in `children/` (see TaskDependents),
+ * idempotency keys live in `keys/` (see IdempotencyKeys), schedules in `schedules/` (see
+ * FileScheduleStore).
+ *
+ * Cancelling a running task is a write like any other: it records `cancelRequestedAt` and keeps
+ * the lease, so the holder's settle still lands, and its worker, in whatever process, finds the
+ * request by reading the task file (`cancelRequested`).
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
-import { LIVE_TASK_STATUSES, TASK_STATUSES } from '../../models/task.model.js';
+import { LIVE_TASK_STATUSES } from '../../models/task.model.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type { ScheduleStore } from '../../storage/schedule.store.js';
 import type {
@@ -45,14 +50,19 @@ import { FileScheduleStore } from './file-schedule.store.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { IdempotencyKeys, type HolderState } from './idempotency-keys.js';
 import { cloneTask, type TaskBody, type TaskVersion } from './task-codec.js';
+import { TaskDependents } from './task-dependents.js';
 import { TaskFiles } from './task-files.js';
+import { countTasks, listTasks } from './task-queries.js';
 import {
+  cancelled,
   copyDate,
+  FINAL,
   finished,
   holdsLease,
   isOverdue,
   isReservable,
   leased,
+  parentDone,
   REQUEUEABLE,
   requeued,
   reserveOrder,
@@ -61,9 +71,7 @@ import {
 } from './task-transitions.js';
 import { DELETE, type MutateOutcome } from './versioned-files.js';
 
-const DEFAULT_PAGE_SIZE = 100;
 const LIVE = new Set<TaskStatus>(LIVE_TASK_STATUSES);
-const FINAL = new Set<TaskStatus>(['success', 'failed', 'cancelled', 'expired']);
 
 /** Records handed to callers are copies: cached versions are shared and never modified. */
 const copyRecord = cloneTask;
@@ -86,6 +94,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
     root: string,
     private readonly files: TaskFiles,
     private readonly keys: IdempotencyKeys,
+    private readonly dependents: TaskDependents,
   ) {
     this.schedules = new FileScheduleStore(root, {
       enqueue: (tasks) => this.enqueue(tasks),
@@ -97,7 +106,8 @@ export class FileTaskQueueStore implements TaskQueueStore {
   static async open(root: string): Promise<FileTaskQueueStore> {
     const logger = new Logger('OmniQFileTaskQueue');
     await FileScheduleStore.prepare(root);
-    return new FileTaskQueueStore(root, await TaskFiles.open(root, logger), await IdempotencyKeys.open(root));
+    const files = await TaskFiles.open(root, logger);
+    return new FileTaskQueueStore(root, files, await IdempotencyKeys.open(root), await TaskDependents.open(root, files));
   }
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
@@ -153,7 +163,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const lease = (body: TaskBody): TaskBody | undefined =>
       wanted(body.task) ? leased(body, request.workerId, now, leaseExpiresAt, randomUUID()) : undefined;
 
-    const parents = new Map<string, boolean>();
+    const parents = new Map<string, TaskStatus | undefined>();
     const reserved: { rank: number; task: TaskRecord }[] = [];
     let next = 0;
     while (reserved.length < request.limit && next < candidates.length) {
@@ -182,7 +192,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const results = await mapLimitByKey(settlements, (s) => s.id, IO_CONCURRENCY, async (settlement) => {
       const task = await this.changeHeld(settlement.id, settlement.token, (held) => settled(held, settlement, now));
       if (task === undefined) return false;
-      if (task.status === 'success') for (const queue of this.files.index.childQueues(task.id)) woken.add(queue);
+      if (FINAL.has(task.status)) this.childQueuesOf(task.id, woken);
       if (WAITING.has(task.status) && task.runAt.getTime() <= now.getTime()) woken.add(task.queue);
       return true;
     });
@@ -219,6 +229,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
       next += batch.length;
       for (const task of await Promise.all(batch.map((version) => this.claimTask(version, expire)))) if (task) expired.push(task);
     }
+    const woken = new Set<string>();
+    for (const task of expired) this.childQueuesOf(task.id, woken);
+    this.wake(woken);
     return expired;
   }
 
@@ -227,13 +240,32 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const outcome = await this.files.mutate(
       id,
       (body) => {
-        if (!WAITING.has(body.task.status)) return undefined;
-        const cancelled = finished(body.task, 'cancelled', new Date());
-        return { seq: body.seq, task: error ? { ...cancelled, lastError: { ...error } } : cancelled };
+        const task = cancelled(body.task, new Date(), error);
+        return task && { seq: body.seq, task };
       },
       { onBusy: 'wait' },
     );
+    if (outcome.kind === 'written' && FINAL.has(outcome.after.body.task.status)) {
+      const woken = new Set<string>();
+      this.childQueuesOf(id, woken);
+      this.wake(woken);
+    }
     return resultingRecord(outcome);
+  }
+
+  async cancelRequested(ids: readonly string[]): Promise<string[]> {
+    this.assertOpen('cancelRequested');
+    // The files, not the index: a request another process wrote a moment ago must be seen.
+    const requested = await mapLimit(ids, IO_CONCURRENCY, async (id) => {
+      const task = (await this.files.readOrReport(id))?.body.task;
+      return task?.status === 'running' && task.cancelRequestedAt !== undefined;
+    });
+    return ids.filter((_, i) => requested[i]);
+  }
+
+  async dependentsOf(id: string): Promise<TaskRecord[]> {
+    this.assertOpen('dependentsOf');
+    return (await this.dependents.waitingChildren(id)).map((version) => copyRecord(version.body.task));
   }
 
   async requeue(id: string): Promise<TaskRecord | undefined> {
@@ -259,44 +291,12 @@ export class FileTaskQueueStore implements TaskQueueStore {
 
   async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
     this.assertOpen('list');
-    const offset = filter.offset ?? 0;
-    const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
-    const wanted = typeof filter.status === 'string' ? [filter.status] : filter.status;
-    const statuses = wanted === undefined ? undefined : new Set(wanted);
-    await this.files.index.refreshAll();
-    const matching = this.files.index
-      .summaries()
-      .filter((task) => {
-        if (filter.queue !== undefined && task.queue !== filter.queue) return false;
-        if (filter.name !== undefined && task.name !== filter.name) return false;
-        return statuses === undefined || statuses.has(task.status);
-      })
-      .sort((a, b) => a.seq - b.seq);
-    // Only the page is read in full; a task deleted meanwhile drops out of it.
-    const page = await mapLimit(matching.slice(offset, offset + limit), IO_CONCURRENCY, async (task) => {
-      const version = this.files.index.liveVersion(task.key) ?? (await this.readOrReport(task.id));
-      return version && copyRecord(version.body.task);
-    });
-    return { items: page.filter((task): task is TaskRecord => task !== undefined), total: matching.length, offset, limit };
+    return listTasks(this.files, filter);
   }
 
   async counts(): Promise<QueueStatusCount[]> {
     this.assertOpen('counts');
-    await this.files.index.refreshAll();
-    const byQueue = new Map<string, Map<TaskStatus, number>>();
-    for (const { queue, status } of this.files.index.summaries()) {
-      let byStatus = byQueue.get(queue);
-      if (byStatus === undefined) byQueue.set(queue, (byStatus = new Map()));
-      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-    }
-    const rows: QueueStatusCount[] = [];
-    for (const [queue, byStatus] of byQueue) {
-      for (const status of TASK_STATUSES) {
-        const count = byStatus.get(status) ?? 0;
-        if (count > 0) rows.push({ queue, status, count });
-      }
-    }
-    return rows;
+    return countTasks(this.files);
   }
 
   async purgeFinished(before: Date): Promise<number> {
@@ -313,8 +313,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
         { onBusy: 'wait' },
       );
       if (outcome.kind !== 'deleted') return false;
-      const { key } = outcome.before.body.task;
+      const { key, dependsOn } = outcome.before.body.task;
       if (key !== undefined) await this.keys.release(key, id);
+      await this.dependents.unlink(id, dependsOn);
       return true;
     });
     return purged.filter(Boolean).length;
@@ -354,29 +355,49 @@ export class FileTaskQueueStore implements TaskQueueStore {
       attempts: 0,
       updatedAt: task.createdAt,
     });
+    // Linked first, so that no stored task is missing from its parents' dependents. A link left
+    // by a lost race for the id names the winner, whose record decides whether it counts.
+    await this.dependents.link(task.id, task.dependsOn);
     if (!(await this.files.create(record, seq))) throw new DuplicateTaskIdError(task.id);
     return { id: task.id, created: true };
   }
 
+  /**
+   * Read from the holder's own file, so every process judges a key alike: an ended task keeps
+   * holding it until its completedAt plus its dedupe window.
+   */
   private async holderState(id: string): Promise<HolderState> {
-    const version = await this.readOrReport(id);
-    if (version === undefined) return 'missing';
-    return LIVE.has(version.body.task.status) ? 'live' : 'ended';
+    const task = (await this.files.readOrReport(id))?.body.task;
+    if (task === undefined) return 'missing';
+    if (LIVE.has(task.status)) return 'holds';
+    const { completedAt, dedupeWindowMs } = task;
+    if (completedAt === undefined || dedupeWindowMs === undefined) return 'released';
+    return completedAt.getTime() + dedupeWindowMs > Date.now() ? 'holds' : 'released';
   }
 
-  private async dependenciesMet(task: TaskRecord, parents: Map<string, boolean>): Promise<boolean> {
-    const index = this.files.index;
+  /** `parents` caches parent statuses for one reserve. */
+  private async dependenciesMet(task: TaskRecord, parents: Map<string, TaskStatus | undefined>): Promise<boolean> {
     for (const parentId of task.dependsOn) {
-      let met = parents.get(parentId);
-      if (met === undefined) {
-        // Success is final, so a parent the index saw succeed needs no read; a live one has not
-        // succeeded yet.
-        met = index.hasSucceeded(parentId) || (!index.isLive(parentId) && (await this.readOrReport(parentId))?.body.task.status === 'success');
-        parents.set(parentId, met);
-      }
-      if (!met) return false;
+      if (!parents.has(parentId)) parents.set(parentId, await this.parentStatus(parentId));
+      if (!parentDone(task, parents.get(parentId))) return false;
     }
     return true;
+  }
+
+  /** What reserve needs of a parent's status, read from its file only when the index cannot tell. */
+  private async parentStatus(id: string): Promise<TaskStatus | undefined> {
+    const index = this.files.index;
+    const ended = index.finalStatus(id);
+    // Success is final for good. Any other final status seen before is superseded by a requeue,
+    // which the live listing (refreshed by this reserve) shows; a live parent has not ended.
+    if (ended === 'success') return ended;
+    if (index.isLive(id)) return undefined;
+    return ended ?? (await this.files.readOrReport(id))?.body.task.status;
+  }
+
+  /** Adds the queues of this process's known dependents of `parentId` (it ended: some may be due). */
+  private childQueuesOf(parentId: string, woken: Set<string>): void {
+    for (const queue of this.files.index.childQueues(parentId)) woken.add(queue);
   }
 
   /** Applies `change` to a candidate from the index, giving up if another writer holds it. */
@@ -402,16 +423,6 @@ export class FileTaskQueueStore implements TaskQueueStore {
       return outcome.kind === 'written' ? outcome.after.body.task : undefined;
     } catch (error) {
       // A damaged file cannot prove the token: the lease counts as lost.
-      if (!(error instanceof CorruptFileError)) throw error;
-      this.files.reportCorrupt(error.path, error);
-      return undefined;
-    }
-  }
-
-  private async readOrReport(id: string): Promise<TaskVersion | undefined> {
-    try {
-      return await this.files.read(id);
-    } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
       this.files.reportCorrupt(error.path, error);
       return undefined;

@@ -10,8 +10,11 @@ interface KeyBody {
   at: number;
 }
 
-/** What a key's holder is now, as the task store sees it. */
-export type HolderState = 'live' | 'ended' | 'missing';
+/**
+ * Whether a key's holder still holds it, as the task store judges its task: 'holds' (live, or
+ * ended less than its dedupe window ago), 'released', or 'missing' (no task file).
+ */
+export type HolderState = 'holds' | 'released' | 'missing';
 
 function reviveKeyBody(body: Record<string, unknown>): KeyBody {
   if (typeof body.key !== 'string' || typeof body.taskId !== 'string' || typeof body.at !== 'number') {
@@ -27,7 +30,8 @@ function reviveKeyBody(body: Record<string, unknown>): KeyBody {
  * enqueueing with one key exactly one task becomes the holder.
  *
  * A key is not released when its holder ends: the record simply stops counting once the holder
- * is final, and is replaced by the next task that asks for it (or deleted with the holder).
+ * is final and past its dedupe window (both read from the holder's task file, so every process
+ * judges alike), and is replaced by the next task that asks for it (or deleted with the holder).
  */
 export class IdempotencyKeys {
   private constructor(private readonly records: VersionedFiles<KeyBody>) {}
@@ -39,8 +43,8 @@ export class IdempotencyKeys {
   }
 
   /**
-   * Makes `taskId` the holder of `key` unless a live task holds it, and returns the holder. A
-   * holder whose task file does not exist yet counts as live for a while: it is being enqueued.
+   * Makes `taskId` the holder of `key` unless another task still holds it, and returns the
+   * holder. A holder whose task file does not exist yet holds it for a while: it is being enqueued.
    */
   async claim(key: string, taskId: string, holderState: (taskId: string) => Promise<HolderState>): Promise<string> {
     const name = hashOf(key);
@@ -52,7 +56,7 @@ export class IdempotencyKeys {
       const holder = current.body;
       if (holder.taskId === taskId) return taskId;
       const state = await holderState(holder.taskId);
-      if (state === 'live' || (state === 'missing' && Date.now() - holder.at < CLAIM_STALE_MS)) return holder.taskId;
+      if (state === 'holds' || (state === 'missing' && Date.now() - holder.at < CLAIM_STALE_MS)) return holder.taskId;
       const outcome = await this.records.mutate(
         name,
         (body) => (body.taskId === holder.taskId && body.at === holder.at ? mine : undefined),

@@ -13,7 +13,7 @@ export type TaskVersion = Versioned<TaskBody>;
 export const TASK_FORMAT = 'omniq.task/1';
 const LIVE = new Set<TaskStatus>(LIVE_TASK_STATUSES);
 const STATUSES = new Set<string>(TASK_STATUSES);
-const DATE_FIELDS = ['createdAt', 'runAt', 'expiresAt', 'startedAt', 'completedAt', 'updatedAt', 'leaseExpiresAt'] as const;
+const DATE_FIELDS = ['createdAt', 'runAt', 'expiresAt', 'startedAt', 'completedAt', 'updatedAt', 'leaseExpiresAt', 'cancelRequestedAt'] as const;
 const SAFE_NAME = /^[A-Za-z0-9-]{1,100}$/;
 
 export const isLive = (version: TaskVersion | undefined): boolean => version !== undefined && LIVE.has(version.body.task.status);
@@ -52,6 +52,8 @@ function reviveTask(parsed: unknown): TaskRecord {
     throw new Error('the task lacks an id, queue or valid status');
   }
   reviveDates(task, DATE_FIELDS);
+  // Files written before the policy existed meant the only rule there was: parents must succeed.
+  task.onParentFailure ??= 'cancel';
   return task as unknown as TaskRecord;
 }
 

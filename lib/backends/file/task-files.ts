@@ -74,7 +74,23 @@ export class TaskFiles {
 
   /** The task's current version; throws CorruptFileError for a damaged file. */
   read(id: string): Promise<TaskVersion | undefined> {
-    return this.records.read(fileKey(id));
+    return this.readKey(fileKey(id));
+  }
+
+  /** Like read, but a damaged file is reported and counts as missing. */
+  async readOrReport(id: string): Promise<TaskVersion | undefined> {
+    try {
+      return await this.read(id);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  /** Like read, by the file key that marker and link names carry. */
+  readKey(key: string): Promise<TaskVersion | undefined> {
+    return this.records.read(key);
   }
 
   /** Changes one task (see VersionedFiles.mutate) and keeps this process's index in step. */

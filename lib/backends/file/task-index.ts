@@ -1,7 +1,7 @@
-import { readdir, rename, stat } from 'node:fs/promises';
+import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskStatus } from '../../models/task.model.js';
-import { isErrno, unlinkQuietly } from './atomic-write.js';
+import { isErrno, isOlderThan, unlinkQuietly } from './atomic-write.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { fileKey, isLive, type TaskBody, type TaskVersion } from './task-codec.js';
@@ -123,9 +123,12 @@ export class TaskIndex {
     return this.live.has(fileKey(id));
   }
 
-  /** True only when the task is known to have succeeded (success is final: never stale). */
-  hasSucceeded(id: string): boolean {
-    return this.done.get(fileKey(id))?.value?.status === 'success';
+  /**
+   * The final status this process last saw the task in, if any. Success is final for good, so
+   * never stale; the other final statuses hold until a requeue, which makes the task live again.
+   */
+  finalStatus(id: string): TaskStatus | undefined {
+    return this.done.get(fileKey(id))?.value?.status;
   }
 
   /** Queues of live tasks that wait for `parentId`. */
@@ -254,14 +257,5 @@ async function renameQuietly(from: string, to: string): Promise<void> {
     await rename(from, to);
   } catch (error) {
     if (!isErrno(error, 'ENOENT')) throw error;
-  }
-}
-
-async function isOlderThan(path: string, ms: number): Promise<boolean> {
-  try {
-    return Date.now() - (await stat(path)).mtimeMs > ms;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
-    throw error;
   }
 }

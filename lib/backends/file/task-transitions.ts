@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskStatus } from '../../models/task.model.js';
+import type { TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type { Settlement } from '../../storage/task-queue.store.js';
 import type { TaskBody, TaskVersion } from './task-codec.js';
 
@@ -9,6 +9,7 @@ import type { TaskBody, TaskVersion } from './task-codec.js';
 
 export const WAITING = new Set<TaskStatus>(['pending', 'scheduled', 'retrying']);
 export const REQUEUEABLE = new Set<TaskStatus>(['failed', 'cancelled', 'expired']);
+export const FINAL = new Set<TaskStatus>(['success', 'failed', 'cancelled', 'expired']);
 
 export const copyDate = (date: Date): Date => new Date(date.getTime());
 
@@ -18,6 +19,10 @@ export function isReservable(task: TaskRecord, nowMs: number): boolean {
     : task.status === 'running' && (task.leaseExpiresAt?.getTime() ?? 0) <= nowMs;
   return due && (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs);
 }
+
+/** Whether a parent in `status` (undefined: not ended, or not found) no longer holds `child` back. */
+export const parentDone = (child: TaskRecord, status: TaskStatus | undefined): boolean =>
+  status === 'success' || (child.onParentFailure === 'run' && status !== undefined && FINAL.has(status));
 
 /** Waiting (or running under a lapsed lease) and past its deadline. */
 export function isOverdue(task: TaskRecord, nowMs: number): boolean {
@@ -52,6 +57,17 @@ export function settled(task: TaskRecord, settlement: Settlement, now: Date): Ta
   }
 }
 
+/**
+ * What `cancel` does: ends a waiting task; asks the holder of a running one to stop, recording
+ * when it was first asked and leaving the lease alone (the holder settles it cancelled); leaves
+ * a final task as it is (undefined: no write).
+ */
+export function cancelled(task: TaskRecord, now: Date, error: TaskError | undefined): TaskRecord | undefined {
+  if (WAITING.has(task.status)) return error ? { ...finished(task, 'cancelled', now), lastError: { ...error } } : finished(task, 'cancelled', now);
+  if (task.status === 'running' && task.cancelRequestedAt === undefined) return { ...task, cancelRequestedAt: now, updatedAt: now };
+  return undefined;
+}
+
 /** A reserved task: running under a new lease for `workerId`. */
 export function leased(body: TaskBody, workerId: string, now: Date, leaseExpiresAt: Date, leaseToken: string): TaskBody {
   const task = body.task;
@@ -65,7 +81,9 @@ export function leased(body: TaskBody, workerId: string, now: Date, leaseExpires
 export function requeued(task: TaskRecord, now: Date): TaskRecord {
   // A fresh life gets a fresh TTL; otherwise a requeued expired task would expire again at once.
   const expiresAt = task.ttlMs === undefined ? task.expiresAt : new Date(now.getTime() + task.ttlMs);
-  return { ...task, status: 'pending', attempts: 0, runAt: now, updatedAt: now, startedAt: undefined, completedAt: undefined, expiresAt };
+  // An old cancel request would make the next worker end the task without running it.
+  const fresh = { startedAt: undefined, completedAt: undefined, cancelRequestedAt: undefined };
+  return { ...task, ...fresh, status: 'pending', attempts: 0, runAt: now, updatedAt: now, expiresAt };
 }
 
 /** Reserve order: queue order, then priority (higher first), then runAt, then enqueue order. */

@@ -40,8 +40,12 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   private readonly index = new MemoryTaskIndex();
   /** Idempotency key -> id of the live task holding it. */
   private readonly liveKeys = new Map<string, string>();
-  /** Parent id -> tasks waiting for it to succeed. */
+  /** Idempotency key -> the ended task that keeps it for its dedupe window, until when. */
+  private readonly heldKeys = new Map<string, { id: string; untilMs: number }>();
+  /** Parent id -> tasks still blocked by it. */
   private readonly dependents = new Map<string, Set<TaskSlot>>();
+  /** Parent id -> every task listing it in dependsOn. */
+  private readonly children = new Map<string, Set<TaskSlot>>();
   private readonly statusCounts = new Map<string, Map<TaskStatus, number>>();
   private readonly wakeListeners = new Set<(queue: string) => void>();
   private nextSeq = 0;
@@ -58,7 +62,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     const nowMs = Date.now();
     const woken = new Set<string>();
     const outcomes = tasks.map((task): EnqueueOutcome => {
-      const holder = task.key === undefined ? undefined : this.liveKeys.get(task.key);
+      const holder = task.key === undefined ? undefined : this.keyHolder(task.key, nowMs);
       if (holder !== undefined) return { id: holder, created: false };
       const slot = this.insert(task);
       if (this.index.enterWaiting(slot, nowMs)) woken.add(task.queue);
@@ -100,15 +104,14 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
       const at = 'at' in settlement ? (copyDate(settlement.at) ?? now) : now;
       switch (settlement.outcome) {
         case 'success':
-          this.finish(slot, 'success', at);
-          this.unblockDependents(rec.id, now.getTime(), woken);
+          this.finish(slot, 'success', at, woken);
           break;
         case 'failed':
-          this.finish(slot, 'failed', at);
+          this.finish(slot, 'failed', at, woken);
           rec.lastError = { ...settlement.error };
           break;
         case 'cancelled':
-          this.finish(slot, 'cancelled', at);
+          this.finish(slot, 'cancelled', at, woken);
           if (settlement.error) rec.lastError = { ...settlement.error };
           break;
         case 'retry':
@@ -157,12 +160,14 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     // A running task whose lease lapsed is waiting again; without this it could never expire.
     this.index.advance(at.getTime());
     const expired: TaskRecord[] = [];
+    const woken = new Set<string>();
     while (expired.length < limit) {
       const slot = this.index.firstOverdue(at.getTime());
       if (slot === undefined) break;
-      this.finish(slot, 'expired', at);
+      this.finish(slot, 'expired', at, woken);
       expired.push(copyTask(slot.rec));
     }
+    this.wake(woken);
     return expired;
   }
 
@@ -170,11 +175,31 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     this.assertOpen('cancel');
     const slot = this.slots.get(id);
     if (slot === undefined) return undefined;
+    const now = new Date();
     if (WAITING.has(slot.rec.status)) {
-      this.finish(slot, 'cancelled', new Date());
+      const woken = new Set<string>();
+      this.finish(slot, 'cancelled', now, woken);
       if (error) slot.rec.lastError = { ...error };
+      this.wake(woken);
+    } else if (slot.rec.status === 'running' && slot.rec.cancelRequestedAt === undefined) {
+      slot.rec.cancelRequestedAt = now;
+      slot.rec.updatedAt = now;
     }
     return copyTask(slot.rec);
+  }
+
+  async cancelRequested(ids: readonly string[]): Promise<string[]> {
+    this.assertOpen('cancelRequested');
+    return ids.filter((id) => {
+      const rec = this.slots.get(id)?.rec;
+      return rec?.status === 'running' && rec.cancelRequestedAt !== undefined;
+    });
+  }
+
+  async dependentsOf(id: string): Promise<TaskRecord[]> {
+    this.assertOpen('dependentsOf');
+    const found = [...(this.children.get(id) ?? [])].filter((slot) => WAITING.has(slot.rec.status));
+    return found.sort((a, b) => a.seq - b.seq).map((slot) => copyTask(slot.rec));
   }
 
   async requeue(id: string): Promise<TaskRecord | undefined> {
@@ -190,6 +215,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     rec.updatedAt = now;
     rec.startedAt = undefined;
     rec.completedAt = undefined;
+    rec.cancelRequestedAt = undefined;
     // A fresh life gets a fresh TTL; otherwise a requeued expired task would expire again at once.
     if (rec.ttlMs !== undefined) rec.expiresAt = new Date(now.getTime() + rec.ttlMs);
     if (rec.key !== undefined && !this.liveKeys.has(rec.key)) this.liveKeys.set(rec.key, rec.id);
@@ -242,6 +268,8 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
       if (!FINAL.has(slot.rec.status) || completedAt === undefined || completedAt >= before.getTime()) continue;
       this.countStatus(slot.rec.queue, slot.rec.status, -1);
       for (const parentId of slot.blockedBy ?? []) this.dependents.get(parentId)?.delete(slot);
+      for (const parentId of slot.rec.dependsOn) this.children.get(parentId)?.delete(slot);
+      this.children.delete(slot.rec.id);
       this.slots.delete(slot.rec.id);
       purged += 1;
     }
@@ -279,7 +307,11 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
       blockedBy: undefined,
     };
     for (const parentId of rec.dependsOn) {
-      if (this.slots.get(parentId)?.rec.status === 'success') continue;
+      const children = this.children.get(parentId) ?? new Set<TaskSlot>();
+      children.add(slot);
+      this.children.set(parentId, children);
+      const parent = this.slots.get(parentId)?.rec.status;
+      if (parent === 'success' || (rec.onParentFailure === 'run' && parent !== undefined && FINAL.has(parent))) continue;
       (slot.blockedBy ??= new Set()).add(parentId);
       const waiting = this.dependents.get(parentId) ?? new Set<TaskSlot>();
       waiting.add(slot);
@@ -300,24 +332,45 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     slot.rec.updatedAt = now;
   }
 
-  private finish(slot: TaskSlot, status: TaskStatus, at: Date): void {
+  /** Ends the task: frees (or holds for its dedupe window) its key and unblocks its dependents. */
+  private finish(slot: TaskSlot, status: TaskStatus, at: Date, woken: Set<string>): void {
     const rec = slot.rec;
     this.index.leave(slot);
     this.setStatus(slot, status);
     this.clearLease(rec);
     rec.completedAt = at;
     rec.updatedAt = at;
-    if (rec.key !== undefined && this.liveKeys.get(rec.key) === rec.id) this.liveKeys.delete(rec.key);
+    if (rec.key !== undefined && this.liveKeys.get(rec.key) === rec.id) {
+      this.liveKeys.delete(rec.key);
+      if (rec.dedupeWindowMs !== undefined) this.heldKeys.set(rec.key, { id: rec.id, untilMs: at.getTime() + rec.dedupeWindowMs });
+    }
+    this.unblockDependents(rec.id, status === 'success', Date.now(), woken);
   }
 
-  private unblockDependents(parentId: string, nowMs: number, woken: Set<string>): void {
-    const children = this.dependents.get(parentId);
-    if (children === undefined) return;
-    this.dependents.delete(parentId);
-    for (const child of children) {
+  /**
+   * A parent ended: children waiting for it become free to run when it succeeded, or when they
+   * run whatever their parents' outcome. The others stay blocked until they are cancelled.
+   */
+  private unblockDependents(parentId: string, succeeded: boolean, nowMs: number, woken: Set<string>): void {
+    const blocked = this.dependents.get(parentId);
+    if (blocked === undefined) return;
+    for (const child of blocked) {
+      if (!succeeded && child.rec.onParentFailure !== 'run') continue;
+      blocked.delete(child);
       child.blockedBy?.delete(parentId);
       if (WAITING.has(child.rec.status) && this.index.enterWaiting(child, nowMs)) woken.add(child.rec.queue);
     }
+    if (blocked.size === 0) this.dependents.delete(parentId);
+  }
+
+  private keyHolder(key: string, nowMs: number): string | undefined {
+    const live = this.liveKeys.get(key);
+    if (live !== undefined) return live;
+    const held = this.heldKeys.get(key);
+    if (held === undefined) return undefined;
+    if (held.untilMs > nowMs) return held.id;
+    this.heldKeys.delete(key);
+    return undefined;
   }
 
   private lease(slot: TaskSlot, workerId: string, now: Date, leaseExpiresAt: Date): void {

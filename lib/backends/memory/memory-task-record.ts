@@ -1,4 +1,4 @@
-import type { NewTask, TaskRecord, TaskStatus } from '../../models/task.model.js';
+import type { NewTask, TaskCallback, TaskRecord, TaskStatus } from '../../models/task.model.js';
 
 export const copyDate = (date: Date | undefined): Date | undefined =>
   date === undefined ? undefined : new Date(date.getTime());
@@ -12,6 +12,9 @@ export const copyDate = (date: Date | undefined): Date | undefined =>
  * stored records made every short-lived copy from reserve an old-space object, costing about a
  * third of the drain throughput in garbage collection.
  */
+
+const copyCallback = (callback: TaskCallback | undefined): TaskCallback | undefined =>
+  callback && { task: callback.task, args: callback.args && { format: callback.args.format, data: callback.args.data } };
 
 /** The record the store keeps for a newly enqueued task. */
 export function storedTask(task: NewTask, status: TaskStatus): TaskRecord {
@@ -33,16 +36,21 @@ export function storedTask(task: NewTask, status: TaskStatus): TaskRecord {
     resultTtlMs: task.resultTtlMs,
     storeResult: task.storeResult,
     dependsOn: task.dependsOn.slice(),
+    onParentFailure: task.onParentFailure,
+    onSuccess: copyCallback(task.onSuccess),
+    onFailure: copyCallback(task.onFailure),
     tags: task.tags.slice(),
     description: task.description,
     scheduleId: task.scheduleId,
     key: task.key,
+    dedupeWindowMs: task.dedupeWindowMs,
     status,
     attempts: 0,
     startedAt: undefined,
     completedAt: undefined,
     updatedAt: new Date(task.createdAt.getTime()),
     lastError: undefined,
+    cancelRequestedAt: undefined,
     progress: undefined,
     workerId: undefined,
     leaseToken: undefined,
@@ -70,16 +78,21 @@ export function copyTask(rec: TaskRecord): TaskRecord {
     resultTtlMs: rec.resultTtlMs,
     storeResult: rec.storeResult,
     dependsOn: rec.dependsOn.slice(),
+    onParentFailure: rec.onParentFailure,
+    onSuccess: copyCallback(rec.onSuccess),
+    onFailure: copyCallback(rec.onFailure),
     tags: rec.tags.slice(),
     description: rec.description,
     scheduleId: rec.scheduleId,
     key: rec.key,
+    dedupeWindowMs: rec.dedupeWindowMs,
     status: rec.status,
     attempts: rec.attempts,
     startedAt: copyDate(rec.startedAt),
     completedAt: copyDate(rec.completedAt),
     updatedAt: new Date(rec.updatedAt.getTime()),
     lastError: rec.lastError && { ...rec.lastError },
+    cancelRequestedAt: copyDate(rec.cancelRequestedAt),
     progress: rec.progress === undefined ? undefined : structuredClone(rec.progress),
     workerId: rec.workerId,
     leaseToken: rec.leaseToken,
