@@ -1,6 +1,7 @@
 export { OmniQModule } from './omniq.module.js';
 export { OMNIQ_MODULE_OPTIONS } from './omniq.module-definition.js';
-export { OmniQService, type EnqueueItem, type QueueStats } from './omniq.service.js';
+export { OmniQService, type EnqueueItem, type QueueStats, type ChainStep } from './omniq.service.js';
+export { GROUP_TASK, type GroupResult } from './workflows/group.task.js';
 export type { WaitForResultOptions } from './result.waiter.js';
 export { OmniQWorker } from './worker/omniq.worker.js';
 export { Task } from './decorators/task.decorator.js';
@@ -21,6 +22,7 @@ export * from './errors/task.errors.js';
 export * from './errors/codec.errors.js';
 export * from './serialization/index.js';
 export { MemoryTaskQueueStore, MemoryResultStore, MemoryEventStore } from './backends/memory/index.js';
+export { sqliteStoresFromDataSource, type SqliteStores } from './backends/sqlite/index.js';
 export { BackendUrlError, type Backend, type BackendContext } from './backends/backend.registry.js';
 export { resolveConfig, type OmniQConfig, type LoggingConfig } from './config/omniq-config.js';
 export { createLogger, OmniQLogger } from './config/omniq-logger.js';

@@ -3,7 +3,8 @@ import { OmniQModule } from '../lib/index.js';
 import { ReportTasks } from './report.tasks.js';
 
 @Module({
-  imports: [OmniQModule.forRoot({ backend: 'memory://', worker: { concurrency: 4 } })],
+  // No backend given: OmniQ keeps tasks, results and events in ./omniq_data/omniq.db (SQLite).
+  imports: [OmniQModule.forRoot({ worker: { concurrency: 4 } })],
   providers: [ReportTasks],
 })
 export class AppModule {}

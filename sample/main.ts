@@ -7,6 +7,8 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(AppModule, { logger: ['log', 'warn', 'error'] });
   app.enableShutdownHooks();
   const omniq = app.get(OmniQService);
+  const before = await countTasks(omniq);
+  console.log(`The store holds ${before} task(s) from earlier runs.`);
 
   const ids = await omniq.enqueueMany([
     { name: 'report.build', payload: { month: '2026-10' } },
@@ -23,7 +25,13 @@ async function main(): Promise<void> {
   }
 
   console.log('\nQueue stats:', JSON.stringify(await omniq.stats()));
+  console.log(`The store now holds ${await countTasks(omniq)} task(s); run the sample again to see them counted.`);
   await app.close();
+}
+
+async function countTasks(omniq: OmniQService): Promise<number> {
+  const stats = await omniq.stats();
+  return Object.values(stats).reduce((sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + (b ?? 0), 0), 0);
 }
 
 function timeline(event: TaskEvent): string {

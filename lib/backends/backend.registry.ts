@@ -1,5 +1,6 @@
 import { MemoryEventStore, MemoryResultStore, MemoryTaskQueueStore } from './memory/index.js';
 import { fileBackend } from './file/index.js';
+import { sqliteBackend } from './sqlite/index.js';
 import type { EventStore } from '../storage/event.store.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
@@ -9,7 +10,7 @@ import type { SharedResources } from './shared-resources.js';
 export interface BackendContext {
   /** Namespaces what the backend stores (table prefixes, key prefixes, subjects). */
   projectName: string;
-  /** Folder for embedded backends' data when a URL gives a relative path (default `./omniq_data`). */
+  /** Folder of the embedded backends' data (default `./omniq_data`): where a URL without a path (`file://`) points. */
   baseDir: string;
   /** Backend-specific options (`storageOptions` / OMNIQ_STORAGE_OPTIONS), the same for every backend. */
   storageOptions: Readonly<Record<string, unknown>>;
@@ -36,6 +37,7 @@ const memoryBackend: Backend = {
 const BACKENDS: Readonly<Record<string, Backend>> = {
   memory: memoryBackend,
   file: fileBackend,
+  sqlite: sqliteBackend,
 };
 
 export class BackendUrlError extends OmniQError {

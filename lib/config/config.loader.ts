@@ -206,7 +206,7 @@ function envStore(key: StoreKey, envLayer: Layer, issues: ConfigIssues): Candida
 
 /** The store option a winning candidate stands for; `report` receives the problem of a type without default URL or a URL no backend serves. */
 function resolveStore(key: StoreKey, winner: Candidate | undefined, baseDir: string, report: (problem: string) => void): StoreOption<object> {
-  const spec = (winner?.value ?? { url: BY_KEY.get('backend')!.default }) as StoreSpec;
+  const spec = (winner?.value ?? { type: BY_KEY.get('backend')!.default }) as StoreSpec;
   if ('instance' in spec) return spec.instance;
   const url = 'url' in spec ? spec.url : BACKEND_TYPES[spec.type]!.defaultUrl?.(baseDir);
   if (url === undefined) {

@@ -40,7 +40,12 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'configFile', env: 'OMNIQ_CONFIG_FILE', type: { kind: 'string' }, notInYaml: true, doc: 'YAML file to read settings from.' },
   { key: 'projectName', env: 'OMNIQ_PROJECT_NAME', type: { kind: 'projectName' }, default: 'omniq', doc: 'Namespaces everything the backends store.' },
   { key: 'baseDir', env: 'OMNIQ_BASE_DIR', type: { kind: 'string' }, default: './omniq_data', doc: "Folder of the embedded backends' data." },
-  { key: 'backend', type: { kind: 'store', instances: false }, default: 'memory://', doc: `Backend of all three stores: ${STORES}.` },
+  {
+    key: 'backend',
+    type: { kind: 'store', instances: false },
+    default: 'sqlite',
+    doc: `Backend of all three stores: ${STORES}. The default keeps everything in \`<baseDir>/omniq.db\`.`,
+  },
   {
     key: 'taskQueue',
     env: 'OMNIQ_TASK_QUEUE_URL',

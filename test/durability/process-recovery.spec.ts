@@ -7,6 +7,7 @@ import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The durable backends, each in a fresh folder. */
 const BACKENDS: Array<[string, (dir: string) => string]> = [
+  ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ['file', (dir) => `file://${join(dir, 'data')}`],
 ];
 
@@ -19,7 +20,7 @@ describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'omniq-processes-'));
     backend = urlFor(dir);
-    producer = await createTestApp({ backend, worker: { enabled: false }, allowUnregisteredTasks: true });
+    producer = await createTestApp({ backend, worker: { enabled: false }, scheduler: { enabled: false }, allowUnregisteredTasks: true });
   });
 
   afterEach(async () => {
@@ -34,7 +35,7 @@ describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
     }
   });
 
-  const spawnWorker = (options: { concurrency: number; leaseMs: number; workMs: number }): ChildWorker => {
+  const spawnWorker = (options: { concurrency: number; leaseMs: number; workMs: number; schedule?: object }): ChildWorker => {
     const child = new ChildWorker({ backend, executionsLog: join(dir, 'executions.log'), ...options });
     children.push(child);
     return child;
@@ -96,4 +97,20 @@ describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
     expect(new Set(executions.map((e) => e.pid))).toEqual(new Set(workers.map((w) => w.pid)));
     for (const worker of workers) await stopGracefully(worker);
   }, 120_000);
+
+  it('three instances share a schedule firing every second: exactly one task per tick, no duplicate, no gap', async () => {
+    const ticks = 10;
+    const instances = [0, 1, 2].map(() => spawnWorker({ concurrency: 5, leaseMs: 30_000, workMs: 0, schedule: { every: 1_000, maxRuns: ticks, overlap: true } }));
+    await Promise.all(instances.map((i) => i.whenReady()));
+    await eventually(async () => (await producer.omniq.getSchedule('proc.ticker'))?.status === 'expired', 30_000, 'the schedule to fire its 10 ticks');
+    await eventually(async () => (await producer.omniq.stats()).default?.success === ticks, 10_000, 'every tick to run');
+    const tasks = (await producer.omniq.listTasks({ name: 'proc.tick', limit: 100 })).items;
+    expect(tasks).toHaveLength(ticks);
+    const fired = (await producer.omniq.getEvents({ scheduleId: 'proc.ticker', types: ['enqueued'] })).map((e) => Date.parse(e.message!.split(' for ')[1]!));
+    fired.sort((a, b) => a - b);
+    expect(fired).toHaveLength(ticks);
+    expect(fired.slice(1).map((at, i) => at - fired[i]!)).toEqual(Array(ticks - 1).fill(1_000));
+    expect(new Set(tasks.map((t) => t.key)).size).toBe(ticks);
+    for (const instance of instances) await stopGracefully(instance);
+  }, 60_000);
 });

@@ -12,6 +12,8 @@ export interface ChildWorkerOptions {
   concurrency: number;
   leaseMs: number;
   workMs: number;
+  /** Schedule options for the child to create as `proc.ticker` at startup. */
+  schedule?: object;
 }
 
 /** A worker app in a child process (test/processes/worker-process.ts), watched through its stdout. */
@@ -29,7 +31,10 @@ export class ChildWorker {
     this.process = spawn(
       process.execPath,
       [SCRIPT, options.backend, options.executionsLog, String(options.concurrency), String(options.leaseMs), String(options.workMs)],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: options.schedule ? { ...process.env, WORKER_PROCESS_SCHEDULE: JSON.stringify(options.schedule) } : process.env,
+      },
     );
     this.exited = once(this.process, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     this.process.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));

@@ -1,0 +1,178 @@
+import { StoreClosedError } from '../../errors/store.errors.js';
+import type { ResultRecord, ResultStatus } from '../../models/result.model.js';
+import type { ResultStore } from '../../storage/result.store.js';
+import type { Unsubscribe } from '../../storage/task-queue.store.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import type { SqliteStatement } from './sqlite-database.types.js';
+import { jsonOrNull } from './sqlite-task-row.js';
+
+interface ResultRow {
+  task_id: string;
+  task_name: string;
+  queue: string;
+  status: string;
+  value_format: string | null;
+  value_data: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number;
+  duration_ms: number | null;
+  worker_id: string | null;
+  attempts: number;
+  schedule_id: string | null;
+  expires_at: number | null;
+}
+
+const COLUMNS = [
+  'task_id',
+  'task_name',
+  'queue',
+  'status',
+  'value_format',
+  'value_data',
+  'error',
+  'created_at',
+  'started_at',
+  'completed_at',
+  'duration_ms',
+  'worker_id',
+  'attempts',
+  'schedule_id',
+  'expires_at',
+] as const satisfies readonly (keyof ResultRow)[];
+
+const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
+
+/** The values of a result's row, in COLUMNS order: bound by position, as better-sqlite3 binds named parameters several times slower. */
+function resultValues(result: ResultRecord): unknown[] {
+  const values: Record<keyof ResultRow, unknown> = {
+    task_id: result.taskId,
+    task_name: result.taskName,
+    queue: result.queue,
+    status: result.status,
+    value_format: result.value?.format,
+    value_data: result.value?.data,
+    error: jsonOrNull(result.error),
+    created_at: result.createdAt.getTime(),
+    started_at: result.startedAt?.getTime(),
+    completed_at: result.completedAt.getTime(),
+    duration_ms: result.durationMs,
+    worker_id: result.workerId,
+    attempts: result.attempts,
+    schedule_id: result.scheduleId,
+    expires_at: result.expiresAt?.getTime(),
+  };
+  return COLUMNS.map((column) => values[column]);
+}
+
+function resultFromRow(row: ResultRow): ResultRecord {
+  return {
+    taskId: row.task_id,
+    taskName: row.task_name,
+    queue: row.queue,
+    status: row.status as ResultStatus,
+    value: row.value_format === null ? undefined : { format: row.value_format, data: row.value_data ?? '' },
+    error: row.error === null ? undefined : JSON.parse(row.error),
+    createdAt: new Date(row.created_at),
+    startedAt: optionalDate(row.started_at),
+    completedAt: new Date(row.completed_at),
+    durationMs: optional(row.duration_ms),
+    workerId: optional(row.worker_id),
+    attempts: row.attempts,
+    scheduleId: optional(row.schedule_id),
+    expiresAt: optionalDate(row.expires_at),
+  } satisfies Record<keyof ResultRecord, unknown>;
+}
+
+/**
+ * Task results in `<project>_results`, one row per task id. A put of many results is one
+ * transaction. Result listeners hear about puts made in this process only (via queueMicrotask,
+ * after the commit); waiters in other processes fall back to polling.
+ */
+export class SqliteResultStore implements ResultStore {
+  private readonly upsert: SqliteStatement;
+  private readonly select: SqliteStatement<ResultRow>;
+  private readonly latest: SqliteStatement<ResultRow>;
+  private readonly remove: SqliteStatement;
+  private readonly purge: SqliteStatement;
+  private readonly writeResults: (results: readonly ResultRecord[]) => void;
+  private readonly listeners = new Set<(taskId: string) => void>();
+  private closed = false;
+
+  constructor(
+    connection: SqliteConnection,
+    private readonly release: () => Promise<void>,
+  ) {
+    const { db, tables } = connection;
+    const live = '(expires_at IS NULL OR expires_at > ?)';
+    this.upsert = db.prepare(
+      `INSERT OR REPLACE INTO ${tables.results} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+    );
+    this.select = db.prepare(`SELECT * FROM ${tables.results} WHERE task_id = ? AND ${live}`);
+    this.latest = db.prepare(
+      `SELECT * FROM ${tables.results} WHERE schedule_id IS NOT NULL AND schedule_id = ? AND ${live}
+        ORDER BY completed_at DESC LIMIT 1`,
+    );
+    this.remove = db.prepare(`DELETE FROM ${tables.results} WHERE task_id = ?`);
+    this.purge = db.prepare(`DELETE FROM ${tables.results} WHERE expires_at IS NOT NULL AND expires_at <= ?`);
+    this.writeResults = db.transaction((results: readonly ResultRecord[]) => {
+      for (const result of results) this.upsert.run(resultValues(result));
+    }).immediate;
+  }
+
+  async put(results: readonly ResultRecord[]): Promise<void> {
+    this.assertOpen('put');
+    this.writeResults(results);
+    if (this.listeners.size === 0) return;
+    for (const { taskId } of results) {
+      for (const listener of this.listeners) {
+        queueMicrotask(() => {
+          if (this.listeners.has(listener)) listener(taskId);
+        });
+      }
+    }
+  }
+
+  async get(taskId: string): Promise<ResultRecord | undefined> {
+    this.assertOpen('get');
+    const row = this.select.get(taskId, Date.now());
+    return row && resultFromRow(row);
+  }
+
+  async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
+    this.assertOpen('latestForSchedule');
+    const row = this.latest.get(scheduleId, Date.now());
+    return row && resultFromRow(row);
+  }
+
+  async delete(taskId: string): Promise<boolean> {
+    this.assertOpen('delete');
+    return this.remove.run(taskId).changes > 0;
+  }
+
+  async purgeExpired(now: Date = new Date()): Promise<number> {
+    this.assertOpen('purgeExpired');
+    return this.purge.run(now.getTime()).changes;
+  }
+
+  onResult(listener: (taskId: string) => void): Unsubscribe {
+    this.assertOpen('onResult');
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    await this.release();
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StoreClosedError('SqliteResultStore', operation);
+  }
+}

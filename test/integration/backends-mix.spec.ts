@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Task } from '../../lib/index.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
+
+@Injectable()
+class MixTasks {
+  @Task('mix.echo')
+  echo(payload: { n: number }): number {
+    return payload.n * 10;
+  }
+}
+
+describe('backends in a real app', () => {
+  let dir: string;
+  const apps: TestApp[] = [];
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'omniq-mix-'));
+  });
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const boot = async (...args: Parameters<typeof createTestApp>): Promise<TestApp> => {
+    const app = await createTestApp(...args);
+    apps.push(app);
+    return app;
+  };
+
+  it('runs tasks with the queue, results and events on three different backends', async () => {
+    const t = await boot(
+      { taskQueue: 'memory://', resultStore: `sqlite://${join(dir, 'results.db')}`, eventStore: `file://${join(dir, 'events')}` },
+      [MixTasks],
+    );
+    const id = await t.omniq.enqueue('mix.echo', { n: 4 });
+    expect((await t.omniq.waitForResult(id)).value).toBe(40);
+    expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'started', 'completed']);
+    await t.close();
+    apps.splice(0);
+    const reopened = await boot(
+      { taskQueue: 'memory://', resultStore: `sqlite://${join(dir, 'results.db')}`, eventStore: `file://${join(dir, 'events')}`, worker: { enabled: false } },
+      [MixTasks],
+    );
+    expect((await reopened.omniq.getResult(id))?.value).toBe(40);
+    expect(await reopened.omniq.getEvents({ taskId: id })).toHaveLength(3);
+  });
+
+  it('keeps two projects sharing one database apart', async () => {
+    const backend = `sqlite://${join(dir, 'shared.db')}`;
+    const billing = await boot({ backend, projectName: 'billing', worker: { enabled: false } }, [MixTasks]);
+    const shipping = await boot({ backend, projectName: 'shipping', worker: { enabled: false } }, [MixTasks]);
+    const id = await billing.omniq.enqueue('mix.echo', { n: 1 });
+    expect(await shipping.omniq.getTask(id)).toBeUndefined();
+    expect(await shipping.omniq.stats()).toEqual({});
+    expect((await billing.omniq.stats()).default?.pending).toBe(1);
+  });
+
+  it('fails a task whose stored payload cannot be decoded, with a clear error, and goes on with the next', async () => {
+    const file = join(dir, 'omniq.db');
+    const producer = await boot({ backend: `sqlite://${file}`, worker: { enabled: false } }, [MixTasks]);
+    const [broken, healthy] = await producer.omniq.enqueueMany([
+      { name: 'mix.echo', payload: { n: 1 } },
+      { name: 'mix.echo', payload: { n: 2 } },
+    ]);
+    const db = new Database(file);
+    db.prepare('UPDATE omniq_tasks SET payload_data = ? WHERE id = ?').run('{"n": tru', broken);
+    db.close();
+    const worker = await boot({ backend: `sqlite://${file}` }, [MixTasks]);
+    const failed = await worker.omniq.waitForResult(broken!);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 1, error: { name: 'PayloadDecodingError' } });
+    expect(failed.error?.message).toContain(`cannot decode stored payload of task mix.echo ${broken}: malformed JSON`);
+    expect((await worker.omniq.waitForResult(healthy!)).value).toBe(20);
+  });
+
+  it('fails the bootstrap naming a database path that cannot be written', async () => {
+    const blocker = join(dir, 'not-a-dir');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(blocker, 'a file where a folder should be');
+    await expect(createTestApp({ backend: `sqlite://${join(blocker, 'omniq.db')}` }, [MixTasks])).rejects.toThrow(
+      `SQLite database "${join(blocker, 'omniq.db')}" cannot be opened`,
+    );
+  });
+});
