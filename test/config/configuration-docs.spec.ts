@@ -2,16 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS } from '../../lib/config/config.schema.js';
 
-/** The rows of the settings table in docs/configuration.md, as cells. */
+/** The rows of the settings table in the README, as cells. */
 function settingsTable(): string[][] {
-  const text = readFileSync(join(process.cwd(), 'docs', 'configuration.md'), 'utf8');
+  const text = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
   const start = text.indexOf('| YAML key / `forRoot` option |');
   const lines = text.slice(start).split('\n');
   const rows = lines.slice(2, lines.findIndex((line) => !line.startsWith('|')));
   return rows.map((row) => row.split(' | ').map((cell) => cell.replace(/^\| /, '').replace(/ \|$/, '')));
 }
 
-describe('docs/configuration.md', () => {
+describe('README settings table', () => {
   const rows = settingsTable();
 
   it('has one row per setting, in the order of the schema', () => {
