@@ -138,7 +138,7 @@ function readEnv(env: NodeJS.ProcessEnv, issues: ConfigIssues): Layer {
     if (!name.startsWith('OMNIQ_') || raw === undefined) continue;
     const setting = BY_ENV.get(name);
     if (setting) add(layer, name, setting, raw, { kind: 'env', name }, issues);
-    else issues.add(`environment variable ${name}`, raw, 'not an OmniQ setting (the README's settings table lists the OMNIQ_* variables)');
+    else issues.add(`environment variable ${name}`, raw, 'not an OmniQ setting (the settings table in the README lists the OMNIQ_* variables)');
   }
   return layer;
 }

@@ -23,7 +23,7 @@ export interface LoggingOptions {
 
 /**
  * Module options. They override the YAML file and are overridden by OMNIQ_* environment
- * variables; the README's settings table lists every setting.
+ * variables; the settings table in the README lists every setting.
  */
 export interface OmniQModuleOptions {
   /** YAML file with settings of the same shape as these options (OMNIQ_CONFIG_FILE overrides it). */

@@ -239,7 +239,7 @@ describe('validation messages name the key, the value and its source', () => {
 
   it('rejects OMNIQ_* variables that are no setting', () => {
     expect(problems({}, { OMNIQ_MAX_WORKER: '4', OTHER_VARIABLE: 'ignored' })).toEqual([
-      'environment variable OMNIQ_MAX_WORKER = "4": not an OmniQ setting (the README's settings table lists the OMNIQ_* variables)',
+      'environment variable OMNIQ_MAX_WORKER = "4": not an OmniQ setting (the settings table in the README lists the OMNIQ_* variables)',
     ]);
   });
 
