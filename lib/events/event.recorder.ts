@@ -5,34 +5,41 @@ import type { OmniQConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { TaskEvent } from '../models/event.model.js';
 import type { EventStore } from '../storage/event.store.js';
-import { MicroBatcher } from '../utils/micro-batcher.js';
-
-function complete(event: NewEvent): TaskEvent {
-  return { ...event, id: randomUUID(), timestamp: event.timestamp ?? new Date() };
-}
 
 export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date };
 
+/** Gives a new event its id and time. The recorder owns the object it is handed, so no copy is made. */
+function complete(event: NewEvent): TaskEvent {
+  const full = event as TaskEvent;
+  full.id = randomUUID();
+  full.timestamp = event.timestamp ?? new Date();
+  return full;
+}
+
 /**
- * Appends lifecycle events in batches. Recording an event never fails the task it describes: a
- * store error is logged and the event dropped.
+ * Appends lifecycle events in batches: everything recorded while one append is in flight goes in
+ * the next (group commit), and each batch shares one promise rather than one per event, since a
+ * busy worker records several events per task. Recording an event never fails the task it
+ * describes: a store error is logged and the batch dropped.
  */
 @Injectable()
 export class EventRecorder {
   private readonly logger: OmniQLogger;
-  private readonly batcher: MicroBatcher<TaskEvent, void>;
+  private buffer: TaskEvent[] = [];
+  private nextFlush: Promise<void> | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
     @Inject(OMNIQ_EVENT_STORE) private readonly store: EventStore,
     @Inject(OMNIQ_CONFIG) config: OmniQConfig,
   ) {
     this.logger = createLogger('OmniQEvents', config.logging);
-    this.batcher = new MicroBatcher((events) => store.append(events));
   }
 
+  /** Queues the event; the promise settles once its batch is written (or its loss logged). */
   record(event: NewEvent): Promise<void> {
-    const full = complete(event);
-    return this.batcher.push(full).catch((error: unknown) => this.reportLoss([full], error));
+    this.buffer.push(complete(event));
+    return (this.nextFlush ??= this.flush());
   }
 
   /** Appends at once, bypassing the batch (the caller batches): for writes that must precede others. */
@@ -42,12 +49,25 @@ export class EventRecorder {
     await this.store.append(full).catch((error: unknown) => this.reportLoss(full, error));
   }
 
+  /** Resolves once every event recorded so far is written. */
+  async drain(): Promise<void> {
+    while (this.nextFlush) await this.nextFlush;
+    await this.inFlight;
+  }
+
+  private async flush(): Promise<void> {
+    await this.inFlight;
+    // One macrotask's worth of events share the batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const batch = this.buffer;
+    this.buffer = [];
+    this.nextFlush = undefined;
+    this.inFlight = this.store.append(batch).catch((error: unknown) => this.reportLoss(batch, error));
+    await this.inFlight;
+  }
+
   private reportLoss(events: readonly TaskEvent[], error: unknown): void {
     const first = events[0]!;
     this.logger.error(`Could not record ${events.length} event(s) (first: ${first.type} of task ${first.taskId ?? '-'}): ${String(error)}`);
-  }
-
-  drain(): Promise<void> {
-    return this.batcher.drain();
   }
 }
