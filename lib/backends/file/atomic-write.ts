@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export function isErrno(error: unknown, code: string): boolean {
@@ -52,6 +52,16 @@ export async function readFileIfExists(path: string): Promise<string | undefined
     return await readFile(path, 'utf8');
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return undefined;
+    throw error;
+  }
+}
+
+/** The names in folder `dir` but for dot-files (temp files among them); none when there is no folder. */
+export async function listNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((name) => !name.startsWith('.'));
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return [];
     throw error;
   }
 }

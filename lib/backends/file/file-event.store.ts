@@ -3,14 +3,14 @@ import { appendFile, mkdir, open, rename, writeFile, type FileHandle } from 'nod
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { TaskEvent } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
+import { SortedEventLog } from '../shared/sorted-event-log.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { createFileAtomic, isErrno, tempPathFor, unlinkQuietly } from './atomic-write.js';
 import { DirectoryMutex } from './directory-mutex.js';
 import { reviveDates } from './task-codec.js';
 
-const DEFAULT_QUERY_LIMIT = 1000;
 const LOG_FORMAT = 'omniq.events/1';
 /** The lock is held for milliseconds (a purge rewrites the log before taking it). */
 const LOCK_STALE_MS = 5_000;
@@ -67,12 +67,13 @@ export class FileEventStore implements EventStore {
   private readonly appended = new Subject<TaskEvent>();
   private readonly mutex: DirectoryMutex;
   private readonly path: string;
-  private events: TaskEvent[] = [];
+  /** What this instance has read of the log; ties keep log order. */
+  private readonly events = new SortedEventLog(copyEvent);
   private logId: string | undefined;
   private offset = 0;
   private logCreated = false;
   private syncing: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('FileEventStore');
 
   private constructor(root: string) {
     this.path = join(root, 'events.jsonl');
@@ -86,7 +87,7 @@ export class FileEventStore implements EventStore {
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {
-    this.assertOpen('append');
+    this.lifecycle.assertOpen('append');
     if (events.length === 0) return;
     const lines = eventLines(events);
     await this.mutex.run(async (assertHeld) => {
@@ -102,38 +103,24 @@ export class FileEventStore implements EventStore {
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {
-    this.assertOpen('query');
+    this.lifecycle.assertOpen('query');
     await this.sync();
-    const from = query.since === undefined ? 0 : this.firstAtOrAfter(query.since.getTime());
-    const to = query.until === undefined ? this.events.length : this.firstAtOrAfter(query.until.getTime());
-    const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
-    const types = query.types && new Set(query.types);
-    const matches = (event: TaskEvent): boolean =>
-      (query.taskId === undefined || event.taskId === query.taskId) &&
-      (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
-      (query.queue === undefined || event.queue === query.queue) &&
-      (types === undefined || types.has(event.type));
-    const found: TaskEvent[] = [];
-    const descending = query.order === 'desc';
-    for (let i = descending ? to - 1 : from; found.length < limit && i >= from && i < to; i += descending ? -1 : 1) {
-      if (matches(this.events[i])) found.push(copyEvent(this.events[i]));
-    }
-    return found;
+    return this.events.query(query);
   }
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
-    this.assertOpen('purgeOlderThan');
+    this.lifecycle.assertOpen('purgeOlderThan');
     const cutoffMs = cutoff.getTime();
     // The bulk of the rewrite happens outside the lock, so appends never wait on it: only the
     // events appended meanwhile are read and added under the lock, right before the swap.
     await this.sync();
     const { logId, offset } = this;
-    const purged = this.firstAtOrAfter(cutoffMs);
+    const purged = this.events.countBefore(cutoffMs);
     if (purged === 0) return 0;
     const staged = tempPathFor(this.path);
     let outcome: number | undefined;
     try {
-      await writeFile(staged, headerLine() + eventLines(this.events.slice(purged)));
+      await writeFile(staged, headerLine() + eventLines(this.events.from(purged)));
       outcome = await this.mutex.run(async (assertHeld) => {
         const tail = await this.withLog(async (log) => (log.id === logId ? this.readTail(log.handle, offset, log.size) : undefined));
         if (tail === undefined) return undefined;
@@ -155,13 +142,7 @@ export class FileEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.appended.complete();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('FileEventStore', operation);
+    if (this.lifecycle.close()) this.appended.complete();
   }
 
   /** Reads what was appended since the last sync; one sync at a time. */
@@ -176,7 +157,7 @@ export class FileEventStore implements EventStore {
       if (log.id !== this.logId || log.size < this.offset) this.restart(log.id, log.headerBytes);
       const tail = await this.readTail(log.handle, this.offset, log.size);
       this.offset = tail.end;
-      for (const event of tail.events) this.insert(event);
+      for (const event of tail.events) this.events.insert(event);
       return true;
     });
     if (!found) this.restart(undefined, 0);
@@ -220,33 +201,8 @@ export class FileEventStore implements EventStore {
   }
 
   private restart(logId: string | undefined, offset: number): void {
-    this.events = [];
+    this.events.clear();
     this.logId = logId;
     this.offset = offset;
-  }
-
-  private insert(event: TaskEvent): void {
-    // After every event with the same or an earlier timestamp: ties keep log order. Events
-    // mostly arrive in time order, so check the end before searching.
-    const ms = event.timestamp.getTime();
-    const last = this.events.at(-1);
-    const at = last === undefined || last.timestamp.getTime() <= ms ? this.events.length : this.search((e) => e.timestamp.getTime() > ms);
-    this.events.splice(at, 0, event);
-  }
-
-  private firstAtOrAfter(ms: number): number {
-    return this.search((event) => event.timestamp.getTime() >= ms);
-  }
-
-  /** The first index whose event satisfies `isAtOrPast` (a predicate that stays true once true). */
-  private search(isAtOrPast: (event: TaskEvent) => boolean): number {
-    let low = 0;
-    let high = this.events.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (isAtOrPast(this.events[middle])) high = middle;
-      else low = middle + 1;
-    }
-    return low;
   }
 }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { ResultRecord } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
-import { isErrno, readFileIfExists, unlinkQuietly, writeFileAtomic } from './atomic-write.js';
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
+import { listNames, readFileIfExists, unlinkQuietly, writeFileAtomic } from './atomic-write.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { fileKey, reviveDates } from './task-codec.js';
@@ -28,10 +29,10 @@ const isExpired = (result: ResultRecord, nowMs: number): boolean =>
  */
 export class FileResultStore implements ResultStore {
   private readonly logger = new Logger('OmniQFileResultStore');
-  private readonly listeners = new Set<(taskId: string) => void>();
+  private readonly listeners = new Listeners<string>();
   private readonly resultsDir: string;
   private readonly schedulesDir: string;
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('FileResultStore');
 
   private constructor(root: string) {
     this.resultsDir = join(root, 'results');
@@ -47,7 +48,7 @@ export class FileResultStore implements ResultStore {
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
-    this.assertOpen('put');
+    this.lifecycle.assertOpen('put');
     await mapLimit(results, IO_CONCURRENCY, async (result) => {
       await writeFileAtomic(this.pathOf(result.taskId), JSON.stringify({ format: RESULT_FORMAT, result }));
       if (result.scheduleId === undefined) return;
@@ -55,23 +56,17 @@ export class FileResultStore implements ResultStore {
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, fileKey(result.taskId)), '');
     });
-    for (const { taskId } of results) {
-      for (const listener of this.listeners) {
-        queueMicrotask(() => {
-          if (this.listeners.has(listener)) listener(taskId);
-        });
-      }
-    }
+    for (const { taskId } of results) this.listeners.notify(taskId);
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const result = await this.read(this.pathOf(taskId));
     return result === undefined || isExpired(result, Date.now()) ? undefined : result;
   }
 
   async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('latestForSchedule');
+    this.lifecycle.assertOpen('latestForSchedule');
     const keys = await listNames(this.scheduleDir(scheduleId));
     const results = await mapLimit(keys, IO_CONCURRENCY, (key) => this.readQuietly(join(this.resultsDir, `${key}.json`)));
     const nowMs = Date.now();
@@ -84,12 +79,12 @@ export class FileResultStore implements ResultStore {
   }
 
   async delete(taskId: string): Promise<boolean> {
-    this.assertOpen('delete');
+    this.lifecycle.assertOpen('delete');
     return this.remove(taskId, await this.readQuietly(this.pathOf(taskId)));
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    this.assertOpen('purgeExpired');
+    this.lifecycle.assertOpen('purgeExpired');
     const names = (await listNames(this.resultsDir)).filter((name) => name.endsWith('.json'));
     const purged = await mapLimit(names, IO_CONCURRENCY, async (name) => {
       const result = await this.readQuietly(join(this.resultsDir, name));
@@ -99,20 +94,12 @@ export class FileResultStore implements ResultStore {
   }
 
   onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.assertOpen('onResult');
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onResult');
+    return this.listeners.add(listener);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.listeners.clear();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('FileResultStore', operation);
+    if (this.lifecycle.close()) this.listeners.clear();
   }
 
   private pathOf(taskId: string): string {
@@ -154,14 +141,5 @@ export class FileResultStore implements ResultStore {
       this.logger.error(`Skipping a damaged result file: ${error.message}`);
       return undefined;
     }
-  }
-}
-
-async function listNames(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((name) => !name.startsWith('.'));
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return [];
-    throw error;
   }
 }

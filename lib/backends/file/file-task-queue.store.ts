@@ -30,7 +30,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
+import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { LIVE_TASK_STATUSES } from '../../models/task.model.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type { ScheduleStore } from '../../storage/schedule.store.js';
@@ -45,6 +45,8 @@ import type {
   TaskQueueStore,
   Unsubscribe,
 } from '../../storage/task-queue.store.js';
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { IO_CONCURRENCY, mapLimit, mapLimitByKey } from './concurrency.js';
 import { FileScheduleStore } from './file-schedule.store.js';
 import { CorruptFileError } from './file-store.errors.js';
@@ -84,11 +86,11 @@ const copyJson = (value: unknown): unknown => (value === undefined ? undefined :
  */
 export class FileTaskQueueStore implements TaskQueueStore {
   readonly schedules: ScheduleStore;
-  private readonly wakeListeners = new Set<(queue: string) => void>();
+  private readonly wakeListeners = new Listeners<string>();
   /** Tasks a reserve of this process is claiming: concurrent reserves pass over them. */
   private readonly reserving = new Set<string>();
   private lastSeq = 0;
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('FileTaskQueueStore');
 
   private constructor(
     root: string,
@@ -98,7 +100,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   ) {
     this.schedules = new FileScheduleStore(root, {
       enqueue: (tasks) => this.enqueue(tasks),
-      assertOpen: (operation) => this.assertOpen(operation),
+      assertOpen: (operation) => this.lifecycle.assertOpen(operation),
     });
   }
 
@@ -111,7 +113,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
-    this.assertOpen('enqueue');
+    this.lifecycle.assertOpen('enqueue');
     const ids = new Set<string>();
     for (const task of tasks) {
       if (ids.has(task.id)) throw new DuplicateTaskIdError(task.id);
@@ -145,7 +147,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
-    this.assertOpen('reserve');
+    this.lifecycle.assertOpen('reserve');
     // Copied: the caller's Date must not become the record's startedAt.
     const now = copyDate(request.now ?? new Date());
     const nowMs = now.getTime();
@@ -186,7 +188,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async settle(settlements: readonly Settlement[]): Promise<boolean[]> {
-    this.assertOpen('settle');
+    this.lifecycle.assertOpen('settle');
     const now = new Date();
     const woken = new Set<string>();
     const results = await mapLimitByKey(settlements, (s) => s.id, IO_CONCURRENCY, async (settlement) => {
@@ -201,7 +203,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]> {
-    this.assertOpen('extendLeases');
+    this.lifecycle.assertOpen('extendLeases');
     return mapLimitByKey(leases, (lease) => lease.id, IO_CONCURRENCY, async ({ id, token }) => {
       const now = new Date();
       const task = await this.changeHeld(id, token, (held) => ({ ...held, leaseExpiresAt: new Date(now.getTime() + leaseMs), updatedAt: now }));
@@ -210,13 +212,13 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
-    this.assertOpen('setProgress');
+    this.lifecycle.assertOpen('setProgress');
     const stored = copyJson(progress);
     return (await this.changeHeld(id, token, (held) => ({ ...held, progress: stored, updatedAt: new Date() }))) !== undefined;
   }
 
   async expireOverdue(now?: Date, limit = Number.POSITIVE_INFINITY): Promise<TaskRecord[]> {
-    this.assertOpen('expireOverdue');
+    this.lifecycle.assertOpen('expireOverdue');
     const at = copyDate(now ?? new Date());
     await this.files.index.refreshLive();
     const overdue = this.files.index.versions().filter((version) => isOverdue(version.body.task, at.getTime()));
@@ -236,7 +238,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
-    this.assertOpen('cancel');
+    this.lifecycle.assertOpen('cancel');
     const outcome = await this.files.mutate(
       id,
       (body) => {
@@ -254,7 +256,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {
-    this.assertOpen('cancelRequested');
+    this.lifecycle.assertOpen('cancelRequested');
     // The files, not the index: a request another process wrote a moment ago must be seen.
     const requested = await mapLimit(ids, IO_CONCURRENCY, async (id) => {
       const task = (await this.files.readOrReport(id))?.body.task;
@@ -264,12 +266,12 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async dependentsOf(id: string): Promise<TaskRecord[]> {
-    this.assertOpen('dependentsOf');
+    this.lifecycle.assertOpen('dependentsOf');
     return (await this.dependents.waitingChildren(id)).map((version) => copyRecord(version.body.task));
   }
 
   async requeue(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('requeue');
+    this.lifecycle.assertOpen('requeue');
     const outcome = await this.files.mutate(
       id,
       (body) => (REQUEUEABLE.has(body.task.status) ? { seq: body.seq, task: requeued(body.task, new Date()) } : undefined),
@@ -284,23 +286,23 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const version = await this.files.read(id);
     return version && copyRecord(version.body.task);
   }
 
   async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
-    this.assertOpen('list');
+    this.lifecycle.assertOpen('list');
     return listTasks(this.files, filter);
   }
 
   async counts(): Promise<QueueStatusCount[]> {
-    this.assertOpen('counts');
+    this.lifecycle.assertOpen('counts');
     return countTasks(this.files);
   }
 
   async purgeFinished(before: Date): Promise<number> {
-    this.assertOpen('purgeFinished');
+    this.lifecycle.assertOpen('purgeFinished');
     const cutoff = before.getTime();
     const isPurgeable = (status: TaskStatus, completedAtMs: number | undefined): boolean =>
       FINAL.has(status) && completedAtMs !== undefined && completedAtMs < cutoff;
@@ -322,20 +324,12 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   onWake(listener: (queue: string) => void): Unsubscribe {
-    this.assertOpen('onWake');
-    this.wakeListeners.add(listener);
-    return () => {
-      this.wakeListeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onWake');
+    return this.wakeListeners.add(listener);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.wakeListeners.clear();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('FileTaskQueueStore', operation);
+    if (this.lifecycle.close()) this.wakeListeners.clear();
   }
 
   /** Enqueue order, also across processes: microseconds since the epoch, strictly increasing here. */
@@ -430,14 +424,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
   }
 
   private wake(queues: Iterable<string>): void {
-    if (this.wakeListeners.size === 0) return;
-    for (const queue of queues) {
-      for (const listener of this.wakeListeners) {
-        queueMicrotask(() => {
-          if (this.wakeListeners.has(listener)) listener(queue);
-        });
-      }
-    }
+    this.wakeListeners.notifyAll(queues);
   }
 }
 

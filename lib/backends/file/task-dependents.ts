@@ -1,6 +1,6 @@
-import { mkdir, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno, isOlderThan, unlinkQuietly } from './atomic-write.js';
+import { isErrno, isOlderThan, listNames, unlinkQuietly } from './atomic-write.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { fileKey, type TaskVersion } from './task-codec.js';
@@ -59,7 +59,7 @@ export class TaskDependents {
   /** Waiting tasks (pending, scheduled, retrying) that list `parentId` in dependsOn, in enqueue order. */
   async waitingChildren(parentId: string): Promise<TaskVersion[]> {
     const folder = this.folderOf(parentId);
-    const children = await mapLimit(await listLinks(folder), IO_CONCURRENCY, async (child) => {
+    const children = await mapLimit(await listNames(folder), IO_CONCURRENCY, async (child) => {
       const version = await this.readChild(child);
       if (version === undefined && (await isOlderThan(join(folder, child), CLAIM_STALE_MS))) await this.drop(folder, child);
       return version === 'corrupt' ? undefined : version;
@@ -95,15 +95,5 @@ export class TaskDependents {
       // Other links remain (or another purge removed the folder first): it stays, or is gone.
       if (!isErrno(error, 'ENOTEMPTY') && !isErrno(error, 'EEXIST') && !isErrno(error, 'ENOENT')) throw error;
     }
-  }
-}
-
-/** The link names in a parent's folder; none when it has no folder. */
-async function listLinks(folder: string): Promise<string[]> {
-  try {
-    return (await readdir(folder)).filter((name) => !name.startsWith('.'));
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return [];
-    throw error;
   }
 }

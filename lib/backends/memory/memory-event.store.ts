@@ -1,9 +1,8 @@
 import { Subject, type Observable } from 'rxjs';
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { TaskEvent } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
-
-const DEFAULT_QUERY_LIMIT = 1000;
+import { SortedEventLog } from '../shared/sorted-event-log.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 
 /** Field by field: spreading is several times slower on this hot path (every task records 3+ events). */
 function copyEvent(event: TaskEvent): TaskEvent {
@@ -25,46 +24,29 @@ function copyEvent(event: TaskEvent): TaskEvent {
 }
 
 /**
- * Lifecycle events in process memory, kept sorted by timestamp then append order, so time bounds
- * are binary searches and purging old events is one splice from the front.
+ * Lifecycle events in process memory, kept sorted by timestamp then append order (a
+ * SortedEventLog), so time bounds are binary searches and purging old events is one splice.
  */
 export class MemoryEventStore implements EventStore {
-  private readonly events: TaskEvent[] = [];
+  private readonly events = new SortedEventLog(copyEvent);
   private readonly appended = new Subject<TaskEvent>();
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('MemoryEventStore');
 
   async append(events: readonly TaskEvent[]): Promise<void> {
-    this.assertOpen('append');
+    this.lifecycle.assertOpen('append');
     const stored = events.map(copyEvent);
-    for (const event of stored) {
-      // After every event with the same or an earlier timestamp: ties keep append order.
-      this.events.splice(this.firstAfter(event.timestamp.getTime()), 0, event);
-    }
+    for (const event of stored) this.events.insert(event);
     if (this.appended.observed) for (const event of stored) this.appended.next(copyEvent(event));
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {
-    this.assertOpen('query');
-    const from = query.since === undefined ? 0 : this.firstAtOrAfter(query.since.getTime());
-    const to = query.until === undefined ? this.events.length : this.firstAtOrAfter(query.until.getTime());
-    const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
-    const types = query.types && new Set(query.types);
-    const matches = (event: TaskEvent): boolean =>
-      (query.taskId === undefined || event.taskId === query.taskId) &&
-      (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
-      (query.queue === undefined || event.queue === query.queue) &&
-      (types === undefined || types.has(event.type));
-    const found: TaskEvent[] = [];
-    const descending = query.order === 'desc';
-    for (let i = descending ? to - 1 : from; found.length < limit && i >= from && i < to; i += descending ? -1 : 1) {
-      if (matches(this.events[i])) found.push(copyEvent(this.events[i]));
-    }
-    return found;
+    this.lifecycle.assertOpen('query');
+    return this.events.query(query);
   }
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
-    this.assertOpen('purgeOlderThan');
-    return this.events.splice(0, this.firstAtOrAfter(cutoff.getTime())).length;
+    this.lifecycle.assertOpen('purgeOlderThan');
+    return this.events.dropBefore(cutoff.getTime());
   }
 
   stream(): Observable<TaskEvent> {
@@ -72,35 +54,6 @@ export class MemoryEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.appended.complete();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('MemoryEventStore', operation);
-  }
-
-  private firstAtOrAfter(ms: number): number {
-    return this.search((event) => event.timestamp.getTime() >= ms);
-  }
-
-  private firstAfter(ms: number): number {
-    // Events mostly arrive in time order: answer that case without a search.
-    const last = this.events.at(-1);
-    if (last === undefined || last.timestamp.getTime() <= ms) return this.events.length;
-    return this.search((event) => event.timestamp.getTime() > ms);
-  }
-
-  /** The first index whose event satisfies `isAtOrPast` (a predicate that stays true once true). */
-  private search(isAtOrPast: (event: TaskEvent) => boolean): number {
-    let low = 0;
-    let high = this.events.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if (isAtOrPast(this.events[middle])) high = middle;
-      else low = middle + 1;
-    }
-    return low;
+    if (this.lifecycle.close()) this.appended.complete();
   }
 }

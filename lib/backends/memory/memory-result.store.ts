@@ -1,9 +1,9 @@
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { ResultRecord } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
-
-const copyDate = (date: Date | undefined): Date | undefined => (date === undefined ? undefined : new Date(date.getTime()));
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
+import { copyDate } from './memory-task-record.js';
 
 function copyResult(result: ResultRecord): ResultRecord {
   return {
@@ -29,11 +29,11 @@ export class MemoryResultStore implements ResultStore {
   private readonly results = new Map<string, ResultRecord>();
   /** Schedule id -> task ids of its stored results. */
   private readonly bySchedule = new Map<string, Set<string>>();
-  private readonly listeners = new Set<(taskId: string) => void>();
-  private closed = false;
+  private readonly listeners = new Listeners<string>();
+  private readonly lifecycle = new StoreLifecycle('MemoryResultStore');
 
   async put(results: readonly ResultRecord[]): Promise<void> {
-    this.assertOpen('put');
+    this.lifecycle.assertOpen('put');
     for (const result of results) {
       this.remove(result.taskId);
       const stored = copyResult(result);
@@ -44,23 +44,17 @@ export class MemoryResultStore implements ResultStore {
         this.bySchedule.set(stored.scheduleId, taskIds);
       }
     }
-    for (const { taskId } of results) {
-      for (const listener of this.listeners) {
-        queueMicrotask(() => {
-          if (this.listeners.has(listener)) listener(taskId);
-        });
-      }
-    }
+    for (const { taskId } of results) this.listeners.notify(taskId);
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const result = this.results.get(taskId);
     return result === undefined || isExpired(result, Date.now()) ? undefined : copyResult(result);
   }
 
   async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('latestForSchedule');
+    this.lifecycle.assertOpen('latestForSchedule');
     const nowMs = Date.now();
     let latest: ResultRecord | undefined;
     for (const taskId of this.bySchedule.get(scheduleId) ?? []) {
@@ -72,12 +66,12 @@ export class MemoryResultStore implements ResultStore {
   }
 
   async delete(taskId: string): Promise<boolean> {
-    this.assertOpen('delete');
+    this.lifecycle.assertOpen('delete');
     return this.remove(taskId);
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    this.assertOpen('purgeExpired');
+    this.lifecycle.assertOpen('purgeExpired');
     let purged = 0;
     for (const result of this.results.values()) {
       if (isExpired(result, now.getTime()) && this.remove(result.taskId)) purged += 1;
@@ -86,16 +80,12 @@ export class MemoryResultStore implements ResultStore {
   }
 
   onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.assertOpen('onResult');
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onResult');
+    return this.listeners.add(listener);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.listeners.clear();
+    if (this.lifecycle.close()) this.listeners.clear();
   }
 
   private remove(taskId: string): boolean {
@@ -108,9 +98,5 @@ export class MemoryResultStore implements ResultStore {
       if (taskIds?.size === 0) this.bySchedule.delete(result.scheduleId);
     }
     return true;
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('MemoryResultStore', operation);
   }
 }

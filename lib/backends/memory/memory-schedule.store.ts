@@ -2,8 +2,7 @@ import type { NewTask } from '../../models/task.model.js';
 import type { ScheduleRecord, ScheduleStatus } from '../../models/schedule.model.js';
 import type { FireOutcome, ScheduleAdvance, ScheduleStore } from '../../storage/schedule.store.js';
 import type { TaskQueueStore } from '../../storage/task-queue.store.js';
-
-const copyDate = (date: Date | undefined): Date | undefined => (date === undefined ? undefined : new Date(date.getTime()));
+import { copyDate } from './memory-task-record.js';
 
 function copySchedule(s: ScheduleRecord): ScheduleRecord {
   return {

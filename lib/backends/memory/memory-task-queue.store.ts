@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
+import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, TASK_STATUSES, WAITING_TASK_STATUSES } from '../../models/task.model.js';
 import { MemoryScheduleStore } from './memory-schedule.store.js';
 import type { ScheduleStore } from '../../storage/schedule.store.js';
@@ -15,6 +15,8 @@ import type {
   TaskQueueStore,
   Unsubscribe,
 } from '../../storage/task-queue.store.js';
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { MemoryTaskIndex, type TaskSlot } from './memory-task-index.js';
 import { copyDate, copyTask, storedTask } from './memory-task-record.js';
 
@@ -47,13 +49,13 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   /** Parent id -> every task listing it in dependsOn. */
   private readonly children = new Map<string, Set<TaskSlot>>();
   private readonly statusCounts = new Map<string, Map<TaskStatus, number>>();
-  private readonly wakeListeners = new Set<(queue: string) => void>();
+  private readonly wakeListeners = new Listeners<string>();
   private nextSeq = 0;
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('MemoryTaskQueueStore');
   readonly schedules: ScheduleStore = new MemoryScheduleStore(this);
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
-    this.assertOpen('enqueue');
+    this.lifecycle.assertOpen('enqueue');
     const ids = new Set<string>();
     for (const task of tasks) {
       if (this.slots.has(task.id) || ids.has(task.id)) throw new DuplicateTaskIdError(task.id);
@@ -73,7 +75,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
-    this.assertOpen('reserve');
+    this.lifecycle.assertOpen('reserve');
     // Copied: the caller's Date must not become the record's startedAt. Internal Dates are never
     // mutated, so one instance is shared by the whole batch.
     const now = new Date((request.now ?? new Date()).getTime());
@@ -94,7 +96,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async settle(settlements: readonly Settlement[]): Promise<boolean[]> {
-    this.assertOpen('settle');
+    this.lifecycle.assertOpen('settle');
     const now = new Date();
     const woken = new Set<string>();
     const results = settlements.map((settlement) => {
@@ -132,7 +134,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]> {
-    this.assertOpen('extendLeases');
+    this.lifecycle.assertOpen('extendLeases');
     const now = new Date();
     return leases.map(({ id, token }) => {
       const slot = this.slots.get(id);
@@ -146,7 +148,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
-    this.assertOpen('setProgress');
+    this.lifecycle.assertOpen('setProgress');
     const slot = this.slots.get(id);
     if (slot === undefined || !this.holdsLease(slot, token)) return false;
     slot.rec.progress = structuredClone(progress);
@@ -155,7 +157,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async expireOverdue(now?: Date, limit = Number.POSITIVE_INFINITY): Promise<TaskRecord[]> {
-    this.assertOpen('expireOverdue');
+    this.lifecycle.assertOpen('expireOverdue');
     const at = new Date((now ?? new Date()).getTime());
     // A running task whose lease lapsed is waiting again; without this it could never expire.
     this.index.advance(at.getTime());
@@ -172,7 +174,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
-    this.assertOpen('cancel');
+    this.lifecycle.assertOpen('cancel');
     const slot = this.slots.get(id);
     if (slot === undefined) return undefined;
     const now = new Date();
@@ -189,7 +191,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {
-    this.assertOpen('cancelRequested');
+    this.lifecycle.assertOpen('cancelRequested');
     return ids.filter((id) => {
       const rec = this.slots.get(id)?.rec;
       return rec?.status === 'running' && rec.cancelRequestedAt !== undefined;
@@ -197,13 +199,13 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async dependentsOf(id: string): Promise<TaskRecord[]> {
-    this.assertOpen('dependentsOf');
+    this.lifecycle.assertOpen('dependentsOf');
     const found = [...(this.children.get(id) ?? [])].filter((slot) => WAITING.has(slot.rec.status));
     return found.sort((a, b) => a.seq - b.seq).map((slot) => copyTask(slot.rec));
   }
 
   async requeue(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('requeue');
+    this.lifecycle.assertOpen('requeue');
     const slot = this.slots.get(id);
     if (slot === undefined) return undefined;
     const rec = slot.rec;
@@ -224,13 +226,13 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const slot = this.slots.get(id);
     return slot && copyTask(slot.rec);
   }
 
   async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
-    this.assertOpen('list');
+    this.lifecycle.assertOpen('list');
     const offset = filter.offset ?? 0;
     const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
     const wanted = typeof filter.status === 'string' ? [filter.status] : filter.status;
@@ -249,7 +251,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async counts(): Promise<QueueStatusCount[]> {
-    this.assertOpen('counts');
+    this.lifecycle.assertOpen('counts');
     const rows: QueueStatusCount[] = [];
     for (const [queue, byStatus] of this.statusCounts) {
       for (const status of TASK_STATUSES) {
@@ -261,7 +263,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   async purgeFinished(before: Date): Promise<number> {
-    this.assertOpen('purgeFinished');
+    this.lifecycle.assertOpen('purgeFinished');
     let purged = 0;
     for (const slot of this.slots.values()) {
       const completedAt = slot.rec.completedAt?.getTime();
@@ -277,20 +279,12 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   onWake(listener: (queue: string) => void): Unsubscribe {
-    this.assertOpen('onWake');
-    this.wakeListeners.add(listener);
-    return () => {
-      this.wakeListeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onWake');
+    return this.wakeListeners.add(listener);
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.wakeListeners.clear();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('MemoryTaskQueueStore', operation);
+    if (this.lifecycle.close()) this.wakeListeners.clear();
   }
 
   private insert(task: NewTask): TaskSlot {
@@ -409,13 +403,6 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
   }
 
   private wake(queues: Iterable<string>): void {
-    if (this.wakeListeners.size === 0) return;
-    for (const queue of queues) {
-      for (const listener of this.wakeListeners) {
-        queueMicrotask(() => {
-          if (this.wakeListeners.has(listener)) listener(queue);
-        });
-      }
-    }
+    this.wakeListeners.notifyAll(queues);
   }
 }

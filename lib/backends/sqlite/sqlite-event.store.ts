@@ -1,11 +1,11 @@
 import { Subject, type Observable } from 'rxjs';
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { TaskEvent, TaskEventType } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
 import { SqliteEventTaskIndex } from './sqlite-event-index.js';
-import { jsonOrNull } from './sqlite-task-row.js';
+import { jsonOrNull, optional } from './sqlite-values.js';
 
 const DEFAULT_QUERY_LIMIT = 1000;
 
@@ -40,8 +40,6 @@ const COLUMNS = [
   'error',
   'data',
 ] as const satisfies readonly (keyof EventRow)[];
-
-const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 
 function eventRow(event: TaskEvent): EventRow {
   return {
@@ -94,7 +92,7 @@ export class SqliteEventStore implements EventStore {
   private readonly writeEvents: (rows: readonly EventRow[]) => void;
   private readonly queryStatements = new Map<string, SqliteStatement<EventRow>>();
   private readonly appended = new Subject<TaskEvent>();
-  private closed = false;
+  private readonly lifecycle = new StoreLifecycle('SqliteEventStore');
 
   constructor(
     connection: SqliteConnection,
@@ -117,14 +115,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {
-    this.assertOpen('append');
+    this.lifecycle.assertOpen('append');
     const rows = events.map(eventRow);
     this.writeEvents(rows);
     if (this.appended.observed) for (const row of rows) this.appended.next(eventFromRow(row));
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {
-    this.assertOpen('query');
+    this.lifecycle.assertOpen('query');
     const terms: string[] = [];
     if (query.taskId !== undefined) terms.push(`seq IN (SELECT seq FROM ${this.byTask} WHERE task_id = @taskId)`);
     if (query.scheduleId !== undefined) terms.push('schedule_id = @scheduleId');
@@ -157,7 +155,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
-    this.assertOpen('purgeOlderThan');
+    this.lifecycle.assertOpen('purgeOlderThan');
     return this.db
       .transaction(() => {
         this.taskIndex.forget(cutoff.getTime());
@@ -171,8 +169,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.lifecycle.close()) return;
     this.appended.complete();
     await this.release();
   }
@@ -181,9 +178,5 @@ export class SqliteEventStore implements EventStore {
     let statement = this.queryStatements.get(sql);
     if (statement === undefined) this.queryStatements.set(sql, (statement = this.db.prepare<EventRow>(sql)));
     return statement;
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('SqliteEventStore', operation);
   }
 }

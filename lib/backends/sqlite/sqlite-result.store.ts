@@ -1,10 +1,11 @@
-import { StoreClosedError } from '../../errors/store.errors.js';
 import type { ResultRecord, ResultStatus } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteStatement } from './sqlite-database.types.js';
-import { jsonOrNull } from './sqlite-task-row.js';
+import { jsonOrNull, optional, optionalDate } from './sqlite-values.js';
 
 interface ResultRow {
   task_id: string;
@@ -41,9 +42,6 @@ const COLUMNS = [
   'schedule_id',
   'expires_at',
 ] as const satisfies readonly (keyof ResultRow)[];
-
-const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
-const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
 
 /** The values of a result's row, in COLUMNS order: bound by position, as better-sqlite3 binds named parameters several times slower. */
 function resultValues(result: ResultRecord): unknown[] {
@@ -98,8 +96,8 @@ export class SqliteResultStore implements ResultStore {
   private readonly remove: SqliteStatement;
   private readonly purge: SqliteStatement;
   private readonly writeResults: (results: readonly ResultRecord[]) => void;
-  private readonly listeners = new Set<(taskId: string) => void>();
-  private closed = false;
+  private readonly listeners = new Listeners<string>();
+  private readonly lifecycle = new StoreLifecycle('SqliteResultStore');
 
   constructor(
     connection: SqliteConnection,
@@ -123,56 +121,41 @@ export class SqliteResultStore implements ResultStore {
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
-    this.assertOpen('put');
+    this.lifecycle.assertOpen('put');
     this.writeResults(results);
-    if (this.listeners.size === 0) return;
-    for (const { taskId } of results) {
-      for (const listener of this.listeners) {
-        queueMicrotask(() => {
-          if (this.listeners.has(listener)) listener(taskId);
-        });
-      }
-    }
+    for (const { taskId } of results) this.listeners.notify(taskId);
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const row = this.select.get(taskId, Date.now());
     return row && resultFromRow(row);
   }
 
   async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
-    this.assertOpen('latestForSchedule');
+    this.lifecycle.assertOpen('latestForSchedule');
     const row = this.latest.get(scheduleId, Date.now());
     return row && resultFromRow(row);
   }
 
   async delete(taskId: string): Promise<boolean> {
-    this.assertOpen('delete');
+    this.lifecycle.assertOpen('delete');
     return this.remove.run(taskId).changes > 0;
   }
 
   async purgeExpired(now: Date = new Date()): Promise<number> {
-    this.assertOpen('purgeExpired');
+    this.lifecycle.assertOpen('purgeExpired');
     return this.purge.run(now.getTime()).changes;
   }
 
   onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.assertOpen('onResult');
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onResult');
+    return this.listeners.add(listener);
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.lifecycle.close()) return;
     this.listeners.clear();
     await this.release();
-  }
-
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('SqliteResultStore', operation);
   }
 }

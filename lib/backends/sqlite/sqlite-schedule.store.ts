@@ -4,6 +4,7 @@ import type { FireOutcome, ScheduleAdvance, ScheduleStore } from '../../storage/
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
+import { optional, optionalDate } from './sqlite-values.js';
 
 interface ScheduleRow {
   id: string;
@@ -62,9 +63,6 @@ const COLUMNS = [
   'updated_at',
   'paused_at',
 ] as const satisfies readonly (keyof ScheduleRow)[];
-
-const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
-const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
 
 function scheduleValues(s: ScheduleRecord): unknown[] {
   const values: Record<keyof ScheduleRow, unknown> = {

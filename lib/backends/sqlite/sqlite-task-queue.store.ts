@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DuplicateTaskIdError, StoreClosedError } from '../../errors/store.errors.js';
+import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskError, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
 import type {
   EnqueueOutcome,
@@ -12,9 +12,12 @@ import type {
   TaskQueueStore,
   Unsubscribe,
 } from '../../storage/task-queue.store.js';
+import { Listeners } from '../shared/listeners.js';
+import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
-import { TASK_COLUMNS, insertValues, jsonOrNull, taskColumn, taskFromRow, type TaskRow } from './sqlite-task-row.js';
+import { TASK_COLUMNS, insertValues, taskColumn, taskFromRow, type TaskRow } from './sqlite-task-row.js';
+import { jsonOrNull } from './sqlite-values.js';
 import { SqliteScheduleStore } from './sqlite-schedule.store.js';
 import { SqliteTaskCounts, TaskCountChanges } from './sqlite-task-counts.js';
 import { SqliteTaskQueries } from './sqlite-task.queries.js';
@@ -57,8 +60,8 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   private readonly settleAll: (settlements: readonly Settlement[], woken: Set<string>) => boolean[];
   private readonly extendAll: (leases: readonly LeaseRef[], leaseMs: number) => boolean[];
   private readonly listStatements = new Map<string, SqliteStatement<unknown[]>>();
-  private readonly wakeListeners = new Set<(queue: string) => void>();
-  private closed = false;
+  private readonly wakeListeners = new Listeners<string>();
+  private readonly lifecycle = new StoreLifecycle('SqliteTaskQueueStore');
   readonly schedules: SqliteScheduleStore;
 
   constructor(
@@ -75,12 +78,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     this.schedules = new SqliteScheduleStore(connection, {
       insertTasks: (tasks, woken) => this.insertTasks(tasks, woken),
       wake: (queues) => this.wake(queues),
-      assertOpen: (operation) => this.assertOpen(operation),
+      assertOpen: (operation) => this.lifecycle.assertOpen(operation),
     });
   }
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
-    this.assertOpen('enqueue');
+    this.lifecycle.assertOpen('enqueue');
     const woken = new Set<string>();
     const outcomes = this.insertAll(tasks, woken);
     this.wake(woken);
@@ -88,12 +91,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
-    this.assertOpen('reserve');
+    this.lifecycle.assertOpen('reserve');
     return this.leaseAll(request);
   }
 
   async settle(settlements: readonly Settlement[]): Promise<boolean[]> {
-    this.assertOpen('settle');
+    this.lifecycle.assertOpen('settle');
     const woken = new Set<string>();
     const results = this.settleAll(settlements, woken);
     this.wake(woken);
@@ -101,17 +104,17 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]> {
-    this.assertOpen('extendLeases');
+    this.lifecycle.assertOpen('extendLeases');
     return this.extendAll(leases, leaseMs);
   }
 
   async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
-    this.assertOpen('setProgress');
+    this.lifecycle.assertOpen('setProgress');
     return this.sql.setProgress(id, token, jsonOrNull(progress), Date.now());
   }
 
   async expireOverdue(now?: Date, limit = Number.POSITIVE_INFINITY): Promise<TaskRecord[]> {
-    this.assertOpen('expireOverdue');
+    this.lifecycle.assertOpen('expireOverdue');
     const at = (now ?? new Date()).getTime();
     const woken = new Set<string>();
     const rows = this.db
@@ -133,7 +136,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
-    this.assertOpen('cancel');
+    this.lifecycle.assertOpen('cancel');
     const woken = new Set<string>();
     const row = this.db
       .transaction(() => {
@@ -152,17 +155,17 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {
-    this.assertOpen('cancelRequested');
+    this.lifecycle.assertOpen('cancelRequested');
     return this.sql.cancelRequested(ids);
   }
 
   async dependentsOf(id: string): Promise<TaskRecord[]> {
-    this.assertOpen('dependentsOf');
+    this.lifecycle.assertOpen('dependentsOf');
     return this.sql.dependents(id).map(taskFromRow);
   }
 
   async requeue(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('requeue');
+    this.lifecycle.assertOpen('requeue');
     const requeued = this.db
       .transaction(() => {
         const status = this.sql.status(id);
@@ -177,13 +180,13 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    this.assertOpen('get');
+    this.lifecycle.assertOpen('get');
     const row = this.sql.get(id);
     return row && taskFromRow(row);
   }
 
   async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
-    this.assertOpen('list');
+    this.lifecycle.assertOpen('list');
     const offset = filter.offset ?? 0;
     const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
     const statuses = typeof filter.status === 'string' ? [filter.status] : filter.status;
@@ -211,12 +214,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   async counts(): Promise<QueueStatusCount[]> {
-    this.assertOpen('counts');
+    this.lifecycle.assertOpen('counts');
     return this.taskCounts.all().map(([queue, status, count]) => ({ queue, status: status as TaskStatus, count }));
   }
 
   async purgeFinished(before: Date): Promise<number> {
-    this.assertOpen('purgeFinished');
+    this.lifecycle.assertOpen('purgeFinished');
     return this.db
       .transaction(() => {
         const changes = new TaskCountChanges();
@@ -228,16 +231,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   }
 
   onWake(listener: (queue: string) => void): Unsubscribe {
-    this.assertOpen('onWake');
-    this.wakeListeners.add(listener);
-    return () => {
-      this.wakeListeners.delete(listener);
-    };
+    this.lifecycle.assertOpen('onWake');
+    return this.wakeListeners.add(listener);
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.lifecycle.close()) return;
     this.wakeListeners.clear();
     await this.release();
   }
@@ -372,18 +371,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     return statement;
   }
 
-  private assertOpen(operation: string): void {
-    if (this.closed) throw new StoreClosedError('SqliteTaskQueueStore', operation);
-  }
-
   private wake(queues: Iterable<string>): void {
-    if (this.wakeListeners.size === 0) return;
-    for (const queue of queues) {
-      for (const listener of this.wakeListeners) {
-        queueMicrotask(() => {
-          if (this.wakeListeners.has(listener)) listener(queue);
-        });
-      }
-    }
+    this.wakeListeners.notifyAll(queues);
   }
 }

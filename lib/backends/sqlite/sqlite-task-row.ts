@@ -1,4 +1,5 @@
 import type { NewTask, ParentFailurePolicy, RetryBackoff, TaskCallback, TaskRecord, TaskStatus } from '../../models/task.model.js';
+import { jsonOrNull, optional, optionalDate } from './sqlite-values.js';
 
 /** The types of `<project>_tasks` columns: times in epoch ms, lists and errors as JSON text. */
 interface TaskColumnTypes {
@@ -46,9 +47,8 @@ interface TaskColumnTypes {
 
 type TaskColumn = keyof TaskColumnTypes;
 
-/** The columns queries read, in the order of a raw row. */
-export const TASK_COLUMNS = [
-  'seq',
+/** The columns of a task's definition, plus its status and attempts: both lists below hold them, in this order. */
+const TASK_DEFINITION_COLUMNS = [
   'id',
   'name',
   'queue',
@@ -77,6 +77,12 @@ export const TASK_COLUMNS = [
   'dedupe_window_ms',
   'status',
   'attempts',
+] as const satisfies readonly TaskColumn[];
+
+/** The columns queries read, in the order of a raw row. */
+export const TASK_COLUMNS = [
+  'seq',
+  ...TASK_DEFINITION_COLUMNS,
   'started_at',
   'completed_at',
   'updated_at',
@@ -90,39 +96,7 @@ export const TASK_COLUMNS = [
 ] as const satisfies readonly TaskColumn[];
 
 /** The columns a new task's row is inserted with, in the order of its values; the others start out NULL. */
-export const TASK_INSERT_COLUMNS = [
-  'id',
-  'name',
-  'queue',
-  'priority',
-  'payload_format',
-  'payload_data',
-  'created_at',
-  'run_at',
-  'max_retries',
-  'retry_delay_ms',
-  'retry_backoff',
-  'retry_max_delay_ms',
-  'timeout_ms',
-  'ttl_ms',
-  'expires_at',
-  'result_ttl_ms',
-  'store_result',
-  'depends_on',
-  'on_parent_failure',
-  'on_success',
-  'on_failure',
-  'tags',
-  'description',
-  'schedule_id',
-  'idempotency_key',
-  'dedupe_window_ms',
-  'status',
-  'attempts',
-  'updated_at',
-  'ready',
-  'blocked',
-] as const satisfies readonly TaskColumn[];
+export const TASK_INSERT_COLUMNS = [...TASK_DEFINITION_COLUMNS, 'updated_at', 'ready', 'blocked'] as const satisfies readonly TaskColumn[];
 
 /**
  * A task row as better-sqlite3's raw mode returns it: values in TASK_COLUMNS order. Reserve reads
@@ -135,13 +109,8 @@ const POSITION = Object.fromEntries(TASK_COLUMNS.map((column, i) => [column, i])
 export const taskColumn = <C extends (typeof TASK_COLUMNS)[number]>(row: TaskRow, column: C): TaskColumnTypes[C] =>
   row[POSITION[column]] as TaskColumnTypes[C];
 
-const optionalDate = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
-const optional = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 const parseList = (json: string): string[] => (json === '[]' ? [] : (JSON.parse(json) as string[]));
 const parseOptional = (json: string | null): unknown => (json === null ? undefined : JSON.parse(json));
-
-/** JSON text for a column, or null for an absent value (JSON.stringify(undefined) is undefined). */
-export const jsonOrNull = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
 
 /** A fresh record built from a row; nothing in it is shared with the row or other records. */
 export function taskFromRow(row: TaskRow): TaskRecord {
