@@ -17,6 +17,10 @@ export class Attempt {
     return this.controller.signal;
   }
 
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Why the attempt was stopped (undefined while it was not). */
   get stopReason(): unknown {
     return this.reason;

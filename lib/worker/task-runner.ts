@@ -90,6 +90,8 @@ export class TaskRunner {
     } catch (error) {
       return { ok: false, error };
     }
+    // Stopped before it started (cancelled while a crashed holder had it): the handler never runs.
+    if (attempt.isStopped) return { ok: false, error: attempt.stopReason };
     const timer = task.timeoutMs === undefined ? undefined : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), task.timeoutMs);
     try {
       const ctx = this.context(task, attempt);

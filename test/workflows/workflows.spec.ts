@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InvalidTaskOptionError, NonRetryableError, Task, TaskCancelledError, UnknownTaskError, type ParentOutcome, type TaskContext } from '../../lib/index.js';
+import { InvalidTaskOptionError, MemoryTaskQueueStore, NonRetryableError, Task, TaskCancelledError, UnknownTaskError, type ParentOutcome, type TaskContext } from '../../lib/index.js';
 import { nextEvents } from '../support/events.js';
 import { createTestApp, deferred, type TestApp } from '../support/test-app.js';
 
@@ -8,6 +8,7 @@ const seen = {
   callbacks: [] as unknown[],
   cancelReason: undefined as unknown,
   started: deferred(),
+  longRuns: 0,
 };
 
 @Injectable()
@@ -40,6 +41,7 @@ class FlowTasks {
 
   @Task('long')
   long(_: unknown, ctx: TaskContext): Promise<never> {
+    seen.longRuns++;
     seen.started.resolve();
     return new Promise((_resolve, reject) =>
       ctx.signal.addEventListener('abort', () => {
@@ -53,7 +55,7 @@ class FlowTasks {
 describe('task workflows', () => {
   let t: TestApp;
   beforeEach(async () => {
-    Object.assign(seen, { parents: [], callbacks: [], cancelReason: undefined, started: deferred() });
+    Object.assign(seen, { parents: [], callbacks: [], cancelReason: undefined, started: deferred(), longRuns: 0 });
     t = await createTestApp({ backend: 'memory://', worker: { pollIntervalMs: 20, queues: ['default', 'mail'] } }, [FlowTasks]);
   });
   afterEach(() => t.close());
@@ -203,6 +205,23 @@ describe('task workflows', () => {
       expect(seen.cancelReason).toBeInstanceOf(TaskCancelledError);
       expect((await t.omniq.getTask(id))?.status).toBe('cancelled');
       expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'started', 'cancelled']);
+    });
+  });
+
+  describe('cancellation after a crash', () => {
+    it('a task cancelled while its crashed holder had it ends cancelled without running again', async () => {
+      await t.close();
+      const taskQueue = new MemoryTaskQueueStore();
+      const producer = await createTestApp({ taskQueue, resultStore: 'memory://', eventStore: 'memory://', worker: { enabled: false } }, [FlowTasks]);
+      const id = await producer.omniq.enqueue('long', null);
+      const [held] = await taskQueue.reserve({ queues: ['default'], workerId: 'crashed', limit: 1, leaseMs: 30 });
+      expect(held?.id).toBe(id);
+      expect(await producer.omniq.cancel(id)).toBe(true);
+      await producer.close();
+      t = await createTestApp({ taskQueue, resultStore: 'memory://', eventStore: 'memory://', worker: { pollIntervalMs: 10 } }, [FlowTasks]);
+      expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'cancelled', attempts: 2 });
+      expect(seen.longRuns).toBe(0);
+      await taskQueue.close();
     });
   });
 
