@@ -8,12 +8,14 @@ import type { TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
 import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
+import type { TaskEventType } from '../models/event.model.js';
 import type { TaskRegistry } from '../task.registry.js';
 import type { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
 import { MicroBatcher } from '../utils/micro-batcher.js';
 import { invoke } from './invoke.util.js';
+import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { Attempt } from './attempt.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
@@ -66,7 +68,7 @@ export class TaskRunner {
 
   async run(task: TaskRecord, attempt: Attempt): Promise<void> {
     const startedAt = new Date();
-    void this.deps.recorder.record({ ...this.eventBase(task), type: 'started' });
+    void this.deps.recorder.record(this.event(task, 'started'));
     if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
     // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
     if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
@@ -86,7 +88,8 @@ export class TaskRunner {
     }
     let payload: unknown;
     try {
-      payload = await this.deps.hooks.payloadFor(task, this.deps.codec.decode(task.payload, `payload of task ${task.name} ${task.id}`));
+      payload = this.deps.codec.decode(task.payload, `payload of task ${task.name} ${task.id}`);
+      if (payload === PARENT_RESULT) payload = await this.deps.hooks.parentResult(task);
     } catch (error) {
       return { ok: false, error };
     }
@@ -123,7 +126,7 @@ export class TaskRunner {
       progress: async (value: unknown) => {
         const progress = toJsonData(value);
         if (!(await this.deps.queue.setProgress(task.id, task.leaseToken!, progress))) return;
-        await this.deps.recorder.record({ ...this.eventBase(task), type: 'progress', data: { progress } });
+        await this.deps.recorder.record(this.event(task, 'progress', { data: { progress } }));
       },
     };
   }
@@ -158,12 +161,12 @@ export class TaskRunner {
   private async fail(task: TaskRecord, cause: unknown, startedAt: Date, durationMs: number): Promise<void> {
     const error = toTaskError(cause);
     const timedOut = cause instanceof TaskTimeoutError;
-    if (timedOut) await this.deps.recorder.record({ ...this.eventBase(task), type: 'timeout', durationMs, error });
+    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs, error }));
     if (isRetryable(cause) && task.attempts <= task.maxRetries) {
       const delay = retryDelayMs(task);
       const retryAt = new Date(Date.now() + delay);
       const retried = await this.settle(task, {
-        event: { ...this.eventBase(task), type: 'retry', durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } },
+        event: this.event(task, 'retry', { durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
         settlement: { id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt },
       });
       if (retried) this.deps.onRetryScheduled(retryAt);
@@ -188,7 +191,7 @@ export class TaskRunner {
   ): Promise<void> {
     const token = task.leaseToken!;
     const held = await this.settle(task, {
-      event: { ...this.eventBase(task), type: event, durationMs, error: detail.error },
+      event: this.event(task, event, { durationMs, error: detail.error }),
       result: task.storeResult ? this.result(task, status, startedAt, detail) : undefined,
       settlement:
         status === 'success'
@@ -197,7 +200,7 @@ export class TaskRunner {
             ? { id: task.id, token, outcome: 'cancelled', error: detail.error }
             : { id: task.id, token, outcome: 'failed', error: detail.error! },
     });
-    if (held) await this.deps.hooks.ended(task, status, { value, error: detail.error });
+    if (held && (status !== 'success' || task.onSuccess)) await this.deps.hooks.ended(task, status, { value, error: detail.error });
   }
 
   /** Writes the completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */
@@ -226,8 +229,20 @@ export class TaskRunner {
     };
   }
 
-  private eventBase(task: TaskRecord) {
-    return { taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId, workerId: this.deps.workerId, attempt: task.attempts };
+  /** An event about this attempt (one literal: spreading a base object costs on this hot path). */
+  private event(task: TaskRecord, type: TaskEventType, extra: Pick<NewEvent, 'durationMs' | 'error' | 'data'> = {}): NewEvent {
+    return {
+      type,
+      taskId: task.id,
+      taskName: task.name,
+      queue: task.queue,
+      scheduleId: task.scheduleId,
+      workerId: this.deps.workerId,
+      attempt: task.attempts,
+      durationMs: extra.durationMs,
+      error: extra.error,
+      data: extra.data,
+    };
   }
 }
 

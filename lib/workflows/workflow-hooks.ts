@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OMNIQ_CODEC, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { Codec } from '../serialization/codec.js';
-import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { ResultStatus } from '../models/result.model.js';
 import type { TaskError, TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
@@ -38,9 +37,8 @@ export class WorkflowHooks {
     );
   }
 
-  /** The payload the handler gets: the decoded one, or for PARENT_RESULT the single parent's result. */
-  async payloadFor(task: TaskRecord, decoded: unknown): Promise<unknown> {
-    if (decoded !== PARENT_RESULT) return decoded;
+  /** The payload of a task enqueued with PARENT_RESULT: its single parent's result value. */
+  async parentResult(task: TaskRecord): Promise<unknown> {
     const [parent] = await this.parents(task);
     if (!parent || !('value' in parent)) {
       throw new NonRetryableError(`Task ${task.id} takes its payload from parent ${task.dependsOn[0]}, which stored no result`);
@@ -48,7 +46,10 @@ export class WorkflowHooks {
     return parent.value;
   }
 
-  /** After a task ended for good: enqueue its callback, and cancel dependents it can no longer satisfy. */
+  /**
+   * After a task ended for good: enqueue its callback, and cancel dependents it can no longer
+   * satisfy. (A success without `onSuccess` has nothing to do here; the worker skips the call.)
+   */
   async ended(task: TaskRecord, status: ResultStatus, outcome: { value?: unknown; error?: TaskError }): Promise<void> {
     const callback = status === 'success' ? task.onSuccess : status === 'failed' || status === 'timeout' ? task.onFailure : undefined;
     if (callback) {
