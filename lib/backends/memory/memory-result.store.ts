@@ -5,16 +5,24 @@ import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { copyDate } from './memory-task-record.js';
 
+/** Field by field: spreading is several times slower, and every finished task stores a result. */
 function copyResult(result: ResultRecord): ResultRecord {
   return {
-    ...result,
-    value: result.value && { ...result.value },
+    taskId: result.taskId,
+    taskName: result.taskName,
+    queue: result.queue,
+    status: result.status,
+    value: result.value && { format: result.value.format, data: result.value.data },
     error: result.error && { ...result.error },
     createdAt: new Date(result.createdAt.getTime()),
     startedAt: copyDate(result.startedAt),
     completedAt: new Date(result.completedAt.getTime()),
+    durationMs: result.durationMs,
+    workerId: result.workerId,
+    attempts: result.attempts,
+    scheduleId: result.scheduleId,
     expiresAt: copyDate(result.expiresAt),
-  };
+  } satisfies Record<keyof ResultRecord, unknown>;
 }
 
 const isExpired = (result: ResultRecord, nowMs: number): boolean =>
