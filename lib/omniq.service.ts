@@ -19,7 +19,6 @@ import { DependencyCascade } from './workflows/dependency-cascade.js';
 import { GROUP_TASK, type GroupResult } from './workflows/group.task.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
 import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
-import { recordFinalOutcome } from './events/final-outcome.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
 import type { CreateScheduleOptions } from './interfaces/scheduled-options.interface.js';
@@ -141,8 +140,7 @@ export class OmniQService {
     if (!before || FINAL_TASK_STATUSES.includes(before.status)) return false;
     const after = await this.queue.cancel(id, { name: 'TaskCancelledError', message: 'Cancelled by request' });
     if (after?.status === 'cancelled') {
-      await recordFinalOutcome(this.results, this.recorder, after, 'cancelled');
-      await this.cascade.parentEnded(after);
+      await this.cascade.endedUnrun(after);
       return true;
     }
     if (after?.status !== 'running' || !after.cancelRequestedAt) return false;
@@ -205,10 +203,7 @@ export class OmniQService {
    */
   async purgeExpired(): Promise<{ expiredTasks: number; purgedResults: number }> {
     const expired = await this.queue.expireOverdue(new Date());
-    for (const task of expired) {
-      await recordFinalOutcome(this.results, this.recorder, task, 'expired');
-      await this.cascade.parentEnded(task);
-    }
+    for (const task of expired) await this.cascade.endedUnrun(task);
     return { expiredTasks: expired.length, purgedResults: await this.results.purgeExpired(new Date()) };
   }
 

@@ -7,7 +7,6 @@ import type { TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore, Unsubscribe } from '../storage/task-queue.store.js';
 import { EventRecorder } from '../events/event.recorder.js';
-import { recordFinalOutcome } from '../events/final-outcome.js';
 import { LeaseLostError, TaskCancelledError, WorkerShutdownError } from '../errors/task.errors.js';
 import { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import { DependencyCascade } from '../workflows/dependency-cascade.js';
@@ -221,10 +220,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     this.lastMaintenance = now;
     try {
       const expired = await this.queue.expireOverdue(new Date(now));
-      for (const task of expired) {
-        await recordFinalOutcome(this.results, this.recorder, task, 'expired');
-        await this.cascade.parentEnded(task);
-      }
+      for (const task of expired) await this.cascade.endedUnrun(task);
       await this.results.purgeExpired(new Date(now));
       await this.stopCancelled();
     } catch (error) {

@@ -19,6 +19,15 @@ export class DependencyCascade {
     private readonly recorder: EventRecorder,
   ) {}
 
+  /**
+   * A task ended without running to an outcome (cancelled while waiting, or expired): records its
+   * result and event, then cancels the dependents that needed it.
+   */
+  async endedUnrun(task: TaskRecord): Promise<void> {
+    await recordFinalOutcome(this.results, this.recorder, task, task.status === 'expired' ? 'expired' : 'cancelled');
+    await this.parentEnded(task);
+  }
+
   async parentEnded(parent: Pick<TaskRecord, 'id' | 'name' | 'status'>): Promise<void> {
     if (parent.status === 'success') return;
     const ended = [parent];
