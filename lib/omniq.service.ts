@@ -10,7 +10,7 @@ import type { EventQuery, EventStore } from './storage/event.store.js';
 import type { ResultStore } from './storage/result.store.js';
 import type { Page, TaskListFilter, TaskQueueStore } from './storage/task-queue.store.js';
 import type { TaskId, TaskPayload, TaskResultValue } from './types/task-map.types.js';
-import { randomUUID } from 'node:crypto';
+import { newUuid } from './utils/uuid.js';
 import { OmniQError } from './errors/omniq.errors.js';
 import { EventRecorder } from './events/event.recorder.js';
 import { PARENT_RESULT } from './serialization/parent-result.js';
@@ -79,7 +79,7 @@ export class OmniQService {
    */
   async chain(steps: readonly ChainStep[]): Promise<TaskId[]> {
     if (steps.length === 0) throw new OmniQError('chain() needs at least one step');
-    const ids = steps.map((step) => step.options?.id ?? randomUUID());
+    const ids = steps.map((step) => step.options?.id ?? newUuid());
     return this.submitter.submit(
       steps.map((step, i) => ({
         name: step.name,
@@ -96,7 +96,7 @@ export class OmniQService {
    */
   async group(members: readonly EnqueueItem[], options: Pick<EnqueueOptions, 'queue' | 'priority'> = {}): Promise<TaskId<GroupResult>> {
     if (members.length === 0) throw new OmniQError('group() needs at least one member');
-    const ids = members.map((member) => member.options?.id ?? randomUUID());
+    const ids = members.map((member) => member.options?.id ?? newUuid());
     const collector = { name: GROUP_TASK, payload: null, options: { ...options, dependsOn: ids, onParentFailure: 'run' as const } };
     const submitted = await this.submitter.submit([...members.map((m, i) => ({ ...m, options: { ...m.options, id: ids[i] } })), collector]);
     return submitted[submitted.length - 1]! as TaskId<GroupResult>;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
+import { newUuid } from '../utils/uuid.js';
 import { OMNIQ_CONFIG, OMNIQ_EVENT_STORE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
@@ -11,7 +11,7 @@ export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date 
 /** Gives a new event its id and time. The recorder owns the object it is handed, so no copy is made. */
 function complete(event: NewEvent): TaskEvent {
   const full = event as TaskEvent;
-  full.id = randomUUID();
+  full.id = newUuid();
   full.timestamp = event.timestamp ?? new Date();
   return full;
 }

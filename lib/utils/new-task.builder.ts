@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newUuid } from './uuid.js';
 import type { ResolvedTaskDefaults } from '../config/omniq-config.js';
 import type { EncodedValue } from '../models/encoded-value.model.js';
 import type { NewTask } from '../models/task.model.js';
@@ -21,7 +21,7 @@ export function buildNewTask(
   const o = { ...defaults, ...stripUndefined(handlerOptions), ...stripUndefined(options) };
   const runAt = options.runAt ?? new Date(now.getTime() + (options.delayMs ?? 0));
   return {
-    id: options.id ?? randomUUID(),
+    id: options.id ?? newUuid(),
     name,
     queue: o.queue,
     priority: o.priority,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newUuid } from '../../utils/uuid.js';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, TASK_STATUSES, WAITING_TASK_STATUSES } from '../../models/task.model.js';
 import { MemoryScheduleStore } from './memory-schedule.store.js';
@@ -375,7 +375,7 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     rec.startedAt = now;
     rec.updatedAt = now;
     rec.workerId = workerId;
-    rec.leaseToken = randomUUID();
+    rec.leaseToken = newUuid();
     rec.leaseExpiresAt = leaseExpiresAt;
     this.index.enterLeased(slot);
   }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newUuid } from '../../utils/uuid.js';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskError, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
 import type {
@@ -277,7 +277,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
       const limit = request.limit - reserved.length;
       if (limit <= 0) break;
       for (const row of this.readyRows(queue, request.names, limit, nowMs)) {
-        const token = randomUUID();
+        const token = newUuid();
         this.sql.lease(taskColumn(row, 'seq'), nowMs, request.workerId, token, leaseExpiresAt);
         const record = taskFromRow(row);
         changes.move(queue, record.status, 'running');
