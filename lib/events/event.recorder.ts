@@ -19,8 +19,9 @@ function complete(event: NewEvent): TaskEvent {
 /**
  * Appends lifecycle events in batches: everything recorded while one append is in flight goes in
  * the next (group commit), and each batch shares one promise rather than one per event, since a
- * busy worker records several events per task. Recording an event never fails the task it
- * describes: a store error is logged and the batch dropped.
+ * busy worker records several events per task. Appends run one after another, in the order they
+ * were asked for. Recording an event never fails the task it describes: a store error is logged
+ * and the batch dropped.
  */
 @Injectable()
 export class EventRecorder {
@@ -42,11 +43,13 @@ export class EventRecorder {
     return (this.nextFlush ??= this.flush());
   }
 
-  /** Appends at once, bypassing the batch (the caller batches): for writes that must precede others. */
-  async recordNow(events: readonly NewEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const full = events.map(complete);
-    await this.store.append(full).catch((error: unknown) => this.reportLoss(full, error));
+  /**
+   * Appends at once, bypassing the wait for a batch (the caller batches): for writes that must
+   * precede others. Events recorded before are appended first, in the same write, so the log
+   * keeps the order in which things happened.
+   */
+  recordNow(events: readonly NewEvent[]): Promise<void> {
+    return this.appendBuffered(events.map(complete));
   }
 
   /** Resolves once every event recorded so far is written. */
@@ -56,14 +59,25 @@ export class EventRecorder {
   }
 
   private async flush(): Promise<void> {
-    await this.inFlight;
     // One macrotask's worth of events share the batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const batch = this.buffer;
-    this.buffer = [];
     this.nextFlush = undefined;
-    this.inFlight = this.store.append(batch).catch((error: unknown) => this.reportLoss(batch, error));
-    await this.inFlight;
+    await this.appendBuffered([]);
+  }
+
+  /** Appends, after the append in flight, everything buffered by then followed by `events`. */
+  private appendBuffered(events: TaskEvent[]): Promise<void> {
+    this.inFlight = this.inFlight.then(async () => {
+      const batch = this.buffer.length === 0 ? events : this.buffer.concat(events);
+      this.buffer = [];
+      if (batch.length === 0) return;
+      try {
+        await this.store.append(batch);
+      } catch (error) {
+        this.reportLoss(batch, error);
+      }
+    });
+    return this.inFlight;
   }
 
   private reportLoss(events: readonly TaskEvent[], error: unknown): void {

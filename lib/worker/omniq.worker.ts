@@ -15,10 +15,23 @@ import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
 import { WakeSignal } from './wake-signal.js';
 
-interface ActiveTask {
-  task: TaskRecord;
-  attempt: Attempt;
-  done: Promise<void>;
+/** An attempt this worker runs; whoever needs to wait for its end asks for a promise. */
+class ActiveTask {
+  private waiters: (() => void)[] | undefined;
+
+  constructor(
+    readonly task: TaskRecord,
+    readonly attempt: Attempt,
+  ) {}
+
+  /** Resolves once the attempt's outcome is recorded. */
+  ended(): Promise<void> {
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+  }
+
+  end(): void {
+    if (this.waiters) for (const resolve of this.waiters) resolve();
+  }
 }
 
 type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -92,7 +105,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
    * recorded). Resolves at once for tasks it does not run.
    */
   async settled(taskId: string): Promise<void> {
-    for (const { task, done } of this.active.values()) if (task.id === taskId) await done;
+    for (const active of this.active.values()) if (active.task.id === taskId) await active.ended();
   }
 
   /**
@@ -198,19 +211,14 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private launch(task: TaskRecord): void {
-    const attempt = new Attempt();
-    this.active.set(task.leaseToken!, { task, attempt, done: this.runAttempt(task, attempt) });
-  }
-
-  private async runAttempt(task: TaskRecord, attempt: Attempt): Promise<void> {
-    try {
-      await this.runner.run(task, attempt);
-    } catch (error) {
-      this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`);
-    } finally {
+    const active = new ActiveTask(task, new Attempt());
+    this.active.set(task.leaseToken!, active);
+    this.runner.run(task, active.attempt, (failed, error) => {
+      if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`);
       this.active.delete(task.leaseToken!);
+      active.end();
       this.wake.notify();
-    }
+    });
   }
 
   /** Expires overdue waiting tasks and purges expired results, at most once per poll interval. */
@@ -256,7 +264,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private async waitForActive(timeoutMs?: number): Promise<void> {
-    const all = Promise.all([...this.active.values()].map((a) => a.done));
+    const all = Promise.all([...this.active.values()].map((active) => active.ended()));
     if (timeoutMs === undefined) return void (await all);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);

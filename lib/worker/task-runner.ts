@@ -2,36 +2,28 @@ import { Logger } from '@nestjs/common';
 import type { Codec } from '../serialization/codec.js';
 import type { LoggingConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
-import type { TaskContext } from '../interfaces/task-context.interface.js';
 import type { ResultRecord, ResultStatus } from '../models/result.model.js';
-import type { TaskRecord } from '../models/task.model.js';
+import type { TaskError, TaskRecord } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
-import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
+import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
 import type { TaskEventType } from '../models/event.model.js';
-import type { TaskRegistry } from '../task.registry.js';
+import type { RegisteredTask, TaskRegistry } from '../task.registry.js';
 import type { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
-import { MicroBatcher } from '../utils/micro-batcher.js';
-import { invoke } from './invoke.util.js';
 import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { Attempt } from './attempt.js';
+import { AttemptContext } from './attempt-context.js';
+import { attemptEvent, type AttemptEventDetail } from './attempt-event.js';
+import { CompletionWriter, type Completion } from './completion-writer.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-/**
- * How one attempt ends, written in an order that loses nothing and reads consistently: the event
- * first (once `waitForResult` resolves the timeline is complete), then the result (a crash after
- * it only means the task runs again), then the lease settlement.
- */
-interface Completion {
-  event?: NewEvent;
-  result?: ResultRecord;
-  settlement: Settlement;
-}
+/** Called once an attempt's outcome is fully recorded, or with the error that stopped recording it. */
+export type AttemptDone = (failed: boolean, error?: unknown) => void;
 
 export interface TaskRunnerDeps {
   queue: TaskQueueStore;
@@ -48,103 +40,114 @@ export interface TaskRunnerDeps {
 
 /**
  * Runs one reserved task to its end: decode, call the handler under its AbortSignal and timeout,
- * then store the result, settle the lease and record events. Results and settlements of tasks
- * finishing together go to the stores in batches.
+ * then record the outcome (event, result, settlement) through a {@link CompletionWriter}.
+ *
+ * The common case — a handler that returns or resolves, with no callbacks to enqueue — allocates
+ * no promise of its own: a synchronous handler's outcome is known at once and the write reports
+ * back through a callback. Every other ending (failure, retry, cancel, shutdown) is rare and
+ * written plainly with async/await.
  */
 export class TaskRunner {
   private readonly logger: OmniQLogger;
-  /** Attempts ending together share one write per store: events, then results, then settlements. */
-  private readonly completions: MicroBatcher<Completion, boolean>;
+  private readonly completions: CompletionWriter;
 
   constructor(private readonly deps: TaskRunnerDeps) {
     this.logger = createLogger('OmniQWorker', deps.logging);
-    this.completions = new MicroBatcher(async (items) => {
-      await deps.recorder.recordNow(items.flatMap((c) => (c.event ? [c.event] : [])));
-      const results = items.flatMap((c) => (c.result ? [c.result] : []));
-      if (results.length > 0) await deps.results.put(results);
-      return deps.queue.settle(items.map((c) => c.settlement));
-    });
+    this.completions = new CompletionWriter(deps.recorder, deps.results, deps.queue);
   }
 
-  async run(task: TaskRecord, attempt: Attempt): Promise<void> {
+  /** Runs the attempt; `done` is called exactly once, when its outcome is recorded. */
+  run(task: TaskRecord, attempt: Attempt, done: AttemptDone): void {
     const startedAt = new Date();
-    void this.deps.recorder.record(this.event(task, 'started'));
+    void this.deps.recorder.record(this.event(task, 'started', { timestamp: startedAt }));
     if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
     // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
     if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
-    const outcome = await this.execute(task, attempt);
-    await this.finish(task, outcome, attempt.stopReason, startedAt);
+    const outcome = this.execute(task, attempt);
+    if (outcome instanceof Promise) void outcome.then((settled) => this.finish(task, settled, attempt, startedAt, done));
+    else this.finish(task, outcome, attempt, startedAt, done);
   }
 
-  /** Resolves once every result and settlement handed to the stores so far is written. */
+  /** Resolves once every completion handed to the stores so far is written. */
   drain(): Promise<void> {
     return this.completions.drain();
   }
 
-  private async execute(task: TaskRecord, attempt: Attempt): Promise<Outcome> {
+  /** The handler's outcome: at once for a synchronous handler, else a promise that never rejects. */
+  private execute(task: TaskRecord, attempt: Attempt): Outcome | Promise<Outcome> {
     const registered = this.deps.registry.get(task.name);
     if (!registered) {
       return { ok: false, error: new NonRetryableError(`No handler for task "${task.name}" is registered in worker ${this.deps.workerId}`) };
     }
     let payload: unknown;
     try {
-      payload = this.deps.codec.decode(task.payload, `payload of task ${task.name} ${task.id}`);
-      if (payload === PARENT_RESULT) payload = await this.deps.hooks.parentResult(task);
+      payload = this.deps.codec.decode(task.payload);
     } catch (error) {
-      return { ok: false, error };
+      return { ok: false, error: describeDecodingError(error, task) };
     }
+    if (payload !== PARENT_RESULT) return this.call(registered, task, attempt, payload);
+    return this.deps.hooks.parentResult(task).then(
+      (parentValue) => this.call(registered, task, attempt, parentValue),
+      (error: unknown): Outcome => ({ ok: false, error }),
+    );
+  }
+
+  private call(registered: RegisteredTask, task: TaskRecord, attempt: Attempt, payload: unknown): Outcome | Promise<Outcome> {
     // Stopped before it started (cancelled while a crashed holder had it): the handler never runs.
     if (attempt.isStopped) return { ok: false, error: attempt.stopReason };
-    const timer = task.timeoutMs === undefined ? undefined : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), task.timeoutMs);
+    const calledAt = Date.now();
+    let returned: unknown;
     try {
-      const ctx = this.context(task, attempt);
-      return { ok: true, value: await attempt.race(invoke(() => registered.handler(payload, ctx))) };
+      returned = registered.handler(payload, new AttemptContext(task, attempt, this.deps));
     } catch (error) {
       return { ok: false, error };
-    } finally {
-      clearTimeout(timer);
     }
+    if (!isThenable(returned)) return attempt.isStopped ? { ok: false, error: attempt.stopReason } : { ok: true, value: returned };
+    // The timeout counts from the call: a handler's synchronous start is part of its time.
+    const timer =
+      task.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), Math.max(0, task.timeoutMs - (Date.now() - calledAt)));
+    return attempt.race(Promise.resolve(returned)).then(
+      (value): Outcome => {
+        clearTimeout(timer);
+        return { ok: true, value };
+      },
+      (error: unknown): Outcome => {
+        clearTimeout(timer);
+        return { ok: false, error };
+      },
+    );
   }
 
-  private context(task: TaskRecord, attempt: Attempt): TaskContext {
-    const { logging } = this.deps;
-    let logger: OmniQLogger | undefined;
-    return {
-      taskId: task.id,
-      name: task.name,
-      queue: task.queue,
-      attempt: task.attempts,
-      maxRetries: task.maxRetries,
-      scheduleId: task.scheduleId,
-      get signal() {
-        return attempt.signal;
-      },
-      get logger() {
-        return (logger ??= createLogger(`${task.name} ${task.id} #${task.attempts}`, logging, task.name));
-      },
-      parents: () => this.deps.hooks.parents(task),
-      progress: async (value: unknown) => {
-        const progress = toJsonData(value);
-        if (!(await this.deps.queue.setProgress(task.id, task.leaseToken!, progress))) return;
-        await this.deps.recorder.record(this.event(task, 'progress', { data: { progress } }));
-      },
-    };
+  private finish(task: TaskRecord, outcome: Outcome, attempt: Attempt, startedAt: Date, done: AttemptDone): void {
+    if (!outcome.ok) return this.settleAsync(this.endUnsuccessful(task, outcome.error, attempt.stopReason, startedAt), done);
+    let value;
+    try {
+      value = task.storeResult ? this.deps.codec.encode(outcome.value, 'result') : undefined;
+    } catch (error) {
+      return this.settleAsync(this.fail(task, error, startedAt), done);
+    }
+    const completion = this.completion(task, 'completed', 'success', startedAt, { value });
+    if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${completion.event!.durationMs} ms`);
+    this.completions.write(completion, (held, failed, error) => {
+      if (failed) return done(true, error);
+      if (!held) this.leaseLost(task, 'success');
+      if (!held || !task.onSuccess) return done(false);
+      this.settleAsync(this.deps.hooks.ended(task, 'success', { value: outcome.value }), done);
+    });
   }
 
-  private async finish(task: TaskRecord, outcome: Outcome, reason: unknown, startedAt: Date): Promise<void> {
-    const durationMs = Date.now() - startedAt.getTime();
-    if (outcome.ok) {
-      let value;
-      try {
-        value = task.storeResult ? this.deps.codec.encode(outcome.value, 'result') : undefined;
-      } catch (error) {
-        return this.fail(task, error, startedAt, durationMs);
-      }
-      if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${durationMs} ms`);
-      return this.conclude(task, 'completed', 'success', startedAt, durationMs, { value }, outcome.value);
-    }
+  private settleAsync(work: Promise<void>, done: AttemptDone): void {
+    work.then(
+      () => done(false),
+      (error: unknown) => done(true, error),
+    );
+  }
+
+  private async endUnsuccessful(task: TaskRecord, cause: unknown, reason: unknown, startedAt: Date): Promise<void> {
     if (reason instanceof WorkerShutdownError) {
-      await this.settle(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
+      await this.write(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
       this.logger.warn(`Task ${task.name} ${task.id} aborted by shutdown; released for another worker`);
       return;
     }
@@ -152,21 +155,19 @@ export class TaskRunner {
       this.logger.warn(`Task ${task.name} ${task.id}: ${reason.message}; its outcome is not recorded here`);
       return;
     }
-    if (reason instanceof TaskCancelledError) {
-      return this.conclude(task, 'cancelled', 'cancelled', startedAt, durationMs, { error: toTaskError(reason) });
-    }
-    await this.fail(task, outcome.error, startedAt, durationMs);
+    if (reason instanceof TaskCancelledError) return this.conclude(task, 'cancelled', 'cancelled', startedAt, toTaskError(reason));
+    await this.fail(task, cause, startedAt);
   }
 
-  private async fail(task: TaskRecord, cause: unknown, startedAt: Date, durationMs: number): Promise<void> {
+  private async fail(task: TaskRecord, cause: unknown, startedAt: Date): Promise<void> {
     const error = toTaskError(cause);
     const timedOut = cause instanceof TaskTimeoutError;
-    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs, error }));
+    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs: Date.now() - startedAt.getTime(), error }));
     if (isRetryable(cause) && task.attempts <= task.maxRetries) {
       const delay = retryDelayMs(task);
       const retryAt = new Date(Date.now() + delay);
-      const retried = await this.settle(task, {
-        event: this.event(task, 'retry', { durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
+      const retried = await this.write(task, {
+        event: this.event(task, 'retry', { durationMs: Date.now() - startedAt.getTime(), error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
         settlement: { id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt },
       });
       if (retried) this.deps.onRetryScheduled(retryAt);
@@ -176,52 +177,67 @@ export class TaskRunner {
       return;
     }
     this.logger.log(`Task ${task.name} ${task.id} failed for good after ${task.attempts} attempt(s): ${error.message}`);
-    await this.conclude(task, 'failed', timedOut ? 'timeout' : 'failed', startedAt, durationMs, { error });
+    await this.conclude(task, 'failed', timedOut ? 'timeout' : 'failed', startedAt, error);
   }
 
-  /** Ends the task for good: its event, its result when it stores one, and the settlement. */
-  private async conclude(
+  /** Ends the task for good without success: its event, its result when it stores one, the settlement, then its callbacks. */
+  private async conclude(task: TaskRecord, event: 'failed' | 'cancelled', status: ResultStatus, startedAt: Date, error: TaskError): Promise<void> {
+    if (await this.write(task, this.completion(task, event, status, startedAt, { error }))) await this.deps.hooks.ended(task, status, { error });
+  }
+
+  /** Writes a completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */
+  private async write(task: TaskRecord, completion: Completion): Promise<boolean> {
+    const held = await this.completions.writeAsync(completion);
+    if (!held) this.leaseLost(task, completion.settlement.outcome);
+    return held;
+  }
+
+  private leaseLost(task: TaskRecord, outcome: string): void {
+    this.logger.warn(`Task ${task.name} ${task.id}: lease lost before its ${outcome} was recorded`);
+  }
+
+  /** The final event, result and settlement of an attempt, all stamped with one completion time. */
+  private completion(
     task: TaskRecord,
     event: 'completed' | 'failed' | 'cancelled',
     status: ResultStatus,
     startedAt: Date,
-    durationMs: number,
     detail: Pick<ResultRecord, 'value' | 'error'>,
-    value?: unknown,
-  ): Promise<void> {
+  ): Completion {
+    const completedAt = new Date();
+    const durationMs = completedAt.getTime() - startedAt.getTime();
     const token = task.leaseToken!;
-    const held = await this.settle(task, {
-      event: this.event(task, event, { durationMs, error: detail.error }),
-      result: task.storeResult ? this.result(task, status, startedAt, detail) : undefined,
+    return {
+      event: this.event(task, event, { durationMs, error: detail.error, timestamp: completedAt }),
+      result: task.storeResult ? this.result(task, status, startedAt, completedAt, durationMs, detail) : undefined,
       settlement:
         status === 'success'
           ? { id: task.id, token, outcome: 'success' }
           : status === 'cancelled'
             ? { id: task.id, token, outcome: 'cancelled', error: detail.error }
             : { id: task.id, token, outcome: 'failed', error: detail.error! },
-    });
-    if (held && (status !== 'success' || task.onSuccess)) await this.deps.hooks.ended(task, status, { value, error: detail.error });
+    };
   }
 
-  /** Writes the completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */
-  private async settle(task: TaskRecord, completion: Completion): Promise<boolean> {
-    const held = await this.completions.push(completion);
-    if (!held) this.logger.warn(`Task ${task.name} ${task.id}: lease lost before its ${completion.settlement.outcome} was recorded`);
-    return held;
-  }
-
-  private result(task: TaskRecord, status: ResultStatus, startedAt: Date, extra: Pick<ResultRecord, 'value' | 'error'>): ResultRecord {
-    const completedAt = new Date();
+  private result(
+    task: TaskRecord,
+    status: ResultStatus,
+    startedAt: Date,
+    completedAt: Date,
+    durationMs: number,
+    detail: Pick<ResultRecord, 'value' | 'error'>,
+  ): ResultRecord {
     return {
       taskId: task.id,
       taskName: task.name,
       queue: task.queue,
       status,
-      ...extra,
+      value: detail.value,
+      error: detail.error,
       createdAt: task.createdAt,
       startedAt,
       completedAt,
-      durationMs: completedAt.getTime() - startedAt.getTime(),
+      durationMs,
       workerId: this.deps.workerId,
       attempts: task.attempts,
       scheduleId: task.scheduleId,
@@ -229,33 +245,18 @@ export class TaskRunner {
     };
   }
 
-  /** An event about this attempt (one literal: spreading a base object costs on this hot path). */
-  private event(task: TaskRecord, type: TaskEventType, extra: Pick<NewEvent, 'durationMs' | 'error' | 'data'> = {}): NewEvent {
-    return {
-      type,
-      taskId: task.id,
-      taskName: task.name,
-      queue: task.queue,
-      scheduleId: task.scheduleId,
-      workerId: this.deps.workerId,
-      attempt: task.attempts,
-      durationMs: extra.durationMs,
-      error: extra.error,
-      data: extra.data,
-    };
+  private event(task: TaskRecord, type: TaskEventType, detail?: AttemptEventDetail): NewEvent {
+    return attemptEvent(task, this.deps.workerId, type, detail);
   }
 }
 
-/** Progress is stored as plain JSON: reject what JSON cannot hold instead of storing something else. */
-function toJsonData(value: unknown): unknown {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new TypeError(`ctx.progress(): the value cannot be stored as JSON (${(error as Error).message})`);
-  }
-  if (text === undefined) throw new TypeError(`ctx.progress(): ${typeof value} is not JSON data; report a number, string, array or plain object`);
-  return JSON.parse(text) as unknown;
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/** The decoding error names the task; built only when decoding failed, not for every payload. */
+function describeDecodingError(error: unknown, task: TaskRecord): unknown {
+  return error instanceof PayloadDecodingError ? new PayloadDecodingError(`payload of task ${task.name} ${task.id}`, error.reason) : error;
 }
 
 function isRetryable(error: unknown): boolean {

@@ -74,6 +74,20 @@ class WorkerTasks {
     return 'done';
   }
 
+  @Task('slow-start', { timeoutMs: 40, maxRetries: 0 })
+  slowStart(): Promise<string> {
+    const until = Date.now() + 60;
+    while (Date.now() < until);
+    return new Promise((resolve) => setTimeout(() => resolve('too late'), 30));
+  }
+
+  @Task('destructures')
+  async destructures(_: unknown, { taskId, attempt, signal, logger, progress, parents }: TaskContext): Promise<unknown> {
+    await progress(0.5);
+    logger.log('half way');
+    return { taskId, attempt, aborted: signal.aborted, parents: await parents() };
+  }
+
   @Task('sync-sum')
   syncSum(payload: number[]): number {
     return payload.reduce((a, b) => a + b, 0);
@@ -159,6 +173,18 @@ describe('OmniQWorker execution', () => {
     await t.worker.close();
     expect((await t.omniq.getTask(stuck))?.status).toBe('failed');
     expect((await t.omniq.getEvents({ taskId: stuck })).map((e) => e.type)).toEqual(['enqueued', 'started', 'timeout', 'failed']);
+  });
+
+  it('counts the synchronous start of an async handler towards its timeout', async () => {
+    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    expect(await t.omniq.waitForResult(await t.omniq.enqueue('slow-start', {}))).toMatchObject({ status: 'timeout', error: { name: 'TaskTimeoutError' } });
+  });
+
+  it('gives handlers a context they can destructure, functions included', async () => {
+    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    const id = await t.omniq.enqueue('destructures', {});
+    expect((await t.omniq.waitForResult(id)).value).toEqual({ taskId: id, attempt: 1, aborted: false, parents: [] });
+    expect((await t.omniq.getTask(id))?.progress).toBe(0.5);
   });
 
   it('aborts the signal of a cooperative handler with TaskTimeoutError', async () => {
