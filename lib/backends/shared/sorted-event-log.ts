@@ -18,7 +18,10 @@ export class SortedEventLog {
 
   /** Adds an event after every event with the same or an earlier timestamp: ties keep insertion order. */
   insert(event: TaskEvent): void {
-    this.events.splice(this.firstAfter(event.timestamp.getTime()), 0, event);
+    const index = this.firstAfter(event.timestamp.getTime());
+    // Appending is the usual case; splice would allocate an (empty) array of removed events each time.
+    if (index === this.events.length) this.events.push(event);
+    else this.events.splice(index, 0, event);
   }
 
   /** Copies of the events matching `query`, in its order, up to its limit. */
