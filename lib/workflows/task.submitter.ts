@@ -13,6 +13,7 @@ import { EventRecorder } from '../events/event.recorder.js';
 import { TaskRegistry } from '../task.registry.js';
 import { validateTaskOptions } from '../utils/task-options.validation.js';
 import { buildNewTask } from '../utils/new-task.builder.js';
+import { DependencyCascade } from './dependency-cascade.js';
 
 export interface SubmitItem {
   name: string;
@@ -33,6 +34,7 @@ export class TaskSubmitter {
     @Inject(OMNIQ_CODEC) private readonly codec: Codec,
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
+    private readonly cascade: DependencyCascade,
   ) {}
 
   async submit(items: readonly SubmitItem[], extra: Pick<NewTask, 'scheduleId'> = {}): Promise<string[]> {
@@ -48,7 +50,23 @@ export class TaskSubmitter {
           : undefined;
       }),
     );
+    await this.cascadeParentsEndedMeanwhile(tasks.filter((_, i) => outcomes[i]!.created));
     return outcomes.map((o) => o.id);
+  }
+
+  /**
+   * A parent checked before the insert may have ended without success since, in another process
+   * whose cascade looked for dependents before these were stored. Reading the parents again now
+   * that the new tasks are visible closes that gap: either that cascade saw them, or this read
+   * sees the parent ended and cascades here (cascading twice cancels nothing twice).
+   */
+  private async cascadeParentsEndedMeanwhile(created: readonly NewTask[]): Promise<void> {
+    const createdIds = new Set(created.map((task) => task.id));
+    const parentIds = new Set(created.filter((task) => task.onParentFailure === 'cancel').flatMap((task) => task.dependsOn.filter((id) => !createdIds.has(id))));
+    for (const id of parentIds) {
+      const parent = await this.queue.get(id);
+      if (parent && parent.status !== 'success' && FINAL_TASK_STATUSES.includes(parent.status)) await this.cascade.parentEnded(parent);
+    }
   }
 
   private build(name: string, payload: unknown, options: EnqueueOptions, now: Date, extra: Pick<NewTask, 'scheduleId'>): NewTask {

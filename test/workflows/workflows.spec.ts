@@ -97,6 +97,30 @@ describe('task workflows', () => {
       expect((await t.omniq.waitForResult(child)).status).toBe('success');
     });
 
+    it('cancels a child whose parent failed elsewhere between the enqueue check and the insert', async () => {
+      await t.close();
+      // Stands in for another process ending the parent (its cascade finding no dependents yet) just before the child is stored.
+      class RacingStore extends MemoryTaskQueueStore {
+        beforeNextInsert: (() => Promise<unknown>) | undefined;
+        override async enqueue(...args: Parameters<MemoryTaskQueueStore['enqueue']>): ReturnType<MemoryTaskQueueStore['enqueue']> {
+          const race = this.beforeNextInsert;
+          this.beforeNextInsert = undefined;
+          await race?.();
+          return super.enqueue(...args);
+        }
+      }
+      const taskQueue = new RacingStore();
+      t = await createTestApp({ taskQueue, resultStore: 'memory://', eventStore: 'memory://', worker: { enabled: false } }, [FlowTasks]);
+      const parent = await t.omniq.enqueue('double', 1);
+      taskQueue.beforeNextInsert = () => taskQueue.cancel(parent);
+      const child = await t.omniq.enqueue('add-one', 1, { dependsOn: [parent] });
+      const message = `Parent task ${parent} (double) ended cancelled`;
+      expect(await t.omniq.getTask(child)).toMatchObject({ status: 'cancelled', lastError: { name: 'ParentFailedError', message } });
+      expect(await t.omniq.getResult(child)).toMatchObject({ status: 'cancelled', error: { message } });
+      await t.close();
+      await taskQueue.close();
+    });
+
     it('with onParentFailure "run", runs the child once every parent ended, whatever the outcome', async () => {
       const good = await t.omniq.enqueue('double', 1);
       const bad = await t.omniq.enqueue('explode', null);
