@@ -138,8 +138,11 @@ export class OmniQService {
   async cancel(id: string): Promise<boolean> {
     const before = await this.queue.get(id);
     if (!before || FINAL_TASK_STATUSES.includes(before.status)) return false;
-    const after = await this.queue.cancel(id, { name: 'TaskCancelledError', message: 'Cancelled by request' });
+    const outcome = await this.queue.cancel(id, { name: 'TaskCancelledError', message: 'Cancelled by request' });
+    const after = outcome?.task;
+    // Only the call that cancelled a waiting task records its outcome (another process may have cancelled it at the same moment).
     if (after?.status === 'cancelled') {
+      if (!outcome!.changed) return false;
       await this.cascade.endedUnrun(after);
       return true;
     }

@@ -67,6 +67,7 @@ export class EventRecorder {
 
   /** Appends, after the append in flight, everything buffered by then followed by `events`. */
   private appendBuffered(events: TaskEvent[]): Promise<void> {
+    // Never rejects (a logger that throws included), or every later append would be skipped.
     this.inFlight = this.inFlight.then(async () => {
       const batch = this.buffer.length === 0 ? events : this.buffer.concat(events);
       this.buffer = [];
@@ -76,7 +77,7 @@ export class EventRecorder {
       } catch (error) {
         this.reportLoss(batch, error);
       }
-    });
+    }).catch(() => undefined);
     return this.inFlight;
   }
 

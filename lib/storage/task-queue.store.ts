@@ -10,6 +10,17 @@ export interface EnqueueOutcome {
   created: boolean;
 }
 
+/** What `cancel` did to a task. */
+export interface CancelOutcome {
+  /** The task as it is now. */
+  task: TaskRecord;
+  /**
+   * True when this call cancelled it or requested its cancellation; false when it had already
+   * ended or its cancellation had already been requested (by this process or another).
+   */
+  changed: boolean;
+}
+
 export interface ReserveRequest {
   /** Queues in priority order: every due task of queues[0] comes before any of queues[1]. */
   queues: readonly string[];
@@ -107,9 +118,10 @@ export interface TaskQueueStore {
    * Cancels a waiting task (pending, scheduled, retrying). On a running task it sets
    * `cancelRequestedAt` (once) and leaves the lease alone: the holder stops the handler and settles
    * `cancelled`, and a worker that reserves it after a crash ends it without running it. Returns
-   * the updated record, the unchanged record of a final task, or undefined for an unknown id.
+   * the task and whether this call changed it (so two processes cancelling one task at once can
+   * tell which did), or undefined for an unknown id.
    */
-  cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined>;
+  cancel(id: string, error?: TaskError): Promise<CancelOutcome | undefined>;
 
   /** Which of these tasks are running with a cancel request (the workers holding them poll this). */
   cancelRequested(ids: readonly string[]): Promise<string[]>;

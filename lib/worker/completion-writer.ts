@@ -1,7 +1,9 @@
+import type { OmniQLogger } from '../config/omniq-logger.js';
 import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
 import type { ResultRecord } from '../models/result.model.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
+import { describeError } from '../utils/describe-error.js';
 
 /**
  * How one attempt ends, written in an order that loses nothing and reads consistently: the event
@@ -35,6 +37,7 @@ export class CompletionWriter {
     private readonly recorder: EventRecorder,
     private readonly results: ResultStore,
     private readonly queue: TaskQueueStore,
+    private readonly logger: OmniQLogger,
     private readonly maxBatch = 1_000,
   ) {}
 
@@ -63,12 +66,21 @@ export class CompletionWriter {
       try {
         held = await this.writeBatch(batch);
       } catch (error) {
-        for (const callback of callbacks) callback(false, true, error);
+        for (const callback of callbacks) this.report(callback, false, true, error);
         continue;
       }
-      for (let i = 0; i < callbacks.length; i++) callbacks[i]!(held[i]!, false);
+      for (let i = 0; i < callbacks.length; i++) this.report(callbacks[i]!, held[i]!, false);
     }
     this.flushing = undefined;
+  }
+
+  /** A callback that throws must not stop the writer: the completions after it still need writing. */
+  private report(callback: CompletionCallback, held: boolean, failed: boolean, error?: unknown): void {
+    try {
+      callback(held, failed, error);
+    } catch (thrown) {
+      this.logger.error(`A completion callback threw: ${describeError(thrown)}`);
+    }
   }
 
   private async writeBatch(batch: readonly Completion[]): Promise<boolean[]> {

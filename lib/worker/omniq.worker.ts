@@ -14,6 +14,7 @@ import { TaskRegistry } from '../task.registry.js';
 import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
 import { WakeSignal } from './wake-signal.js';
+import { describeError } from '../utils/describe-error.js';
 
 /** An attempt this worker runs; whoever needs to wait for its end asks for a promise. */
 class ActiveTask {
@@ -213,12 +214,17 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private launch(task: TaskRecord): void {
     const active = new ActiveTask(task, new Attempt());
     this.active.set(task.leaseToken!, active);
-    this.runner.run(task, active.attempt, (failed, error) => {
-      if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${String(error)}`);
-      this.active.delete(task.leaseToken!);
+    const done = (failed: boolean, error?: unknown): void => {
+      if (!this.active.delete(task.leaseToken!)) return;
+      if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${describeError(error)}`);
       active.end();
       this.wake.notify();
-    });
+    };
+    try {
+      this.runner.run(task, active.attempt, done);
+    } catch (error) {
+      done(true, error);
+    }
   }
 
   /** Expires overdue waiting tasks and purges expired results, at most once per poll interval. */

@@ -53,7 +53,7 @@ export class TaskRunner {
 
   constructor(private readonly deps: TaskRunnerDeps) {
     this.logger = createLogger('OmniQWorker', deps.logging);
-    this.completions = new CompletionWriter(deps.recorder, deps.results, deps.queue);
+    this.completions = new CompletionWriter(deps.recorder, deps.results, deps.queue, this.logger);
   }
 
   /** Runs the attempt; `done` is called exactly once, when its outcome is recorded. */
@@ -97,12 +97,14 @@ export class TaskRunner {
     if (attempt.isStopped) return { ok: false, error: attempt.stopReason };
     const calledAt = Date.now();
     let returned: unknown;
+    let thenable: boolean;
     try {
       returned = registered.handler(payload, new AttemptContext(task, attempt, this.deps));
+      thenable = isThenable(returned);
     } catch (error) {
       return { ok: false, error };
     }
-    if (!isThenable(returned)) return attempt.isStopped ? { ok: false, error: attempt.stopReason } : { ok: true, value: returned };
+    if (!thenable) return attempt.isStopped ? { ok: false, error: attempt.stopReason } : { ok: true, value: returned };
     // The timeout counts from the call: a handler's synchronous start is part of its time.
     const timer =
       task.timeoutMs === undefined
@@ -162,12 +164,13 @@ export class TaskRunner {
   private async fail(task: TaskRecord, cause: unknown, startedAt: Date): Promise<void> {
     const error = toTaskError(cause);
     const timedOut = cause instanceof TaskTimeoutError;
-    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs: Date.now() - startedAt.getTime(), error }));
+    const durationMs = Date.now() - startedAt.getTime();
+    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs, error }));
     if (isRetryable(cause) && task.attempts <= task.maxRetries) {
       const delay = retryDelayMs(task);
       const retryAt = new Date(Date.now() + delay);
       const retried = await this.write(task, {
-        event: this.event(task, 'retry', { durationMs: Date.now() - startedAt.getTime(), error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
+        event: this.event(task, 'retry', { durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
         settlement: { id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt },
       });
       if (retried) this.deps.onRetryScheduled(retryAt);

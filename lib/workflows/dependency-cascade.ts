@@ -35,8 +35,10 @@ export class DependencyCascade {
       for (const child of await this.queue.dependentsOf(next.id)) {
         if (child.onParentFailure === 'run') continue;
         const error = { name: 'ParentFailedError', message: `Parent task ${next.id} (${next.name}) ended ${next.status}` };
-        const cancelled = await this.queue.cancel(child.id, error);
-        if (cancelled?.status !== 'cancelled') continue;
+        const outcome = await this.queue.cancel(child.id, error);
+        // Another cascade (in this process or another) may have cancelled it first: only one records it.
+        if (!outcome?.changed || outcome.task.status !== 'cancelled') continue;
+        const cancelled = outcome.task;
         await recordFinalOutcome(this.results, this.recorder, cancelled, 'cancelled');
         ended.push(cancelled);
       }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
 import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { EncodedValue } from '../models/encoded-value.model.js';
@@ -14,6 +15,7 @@ import { TaskRegistry } from '../task.registry.js';
 import { validateTaskOptions } from '../utils/task-options.validation.js';
 import { buildNewTask } from '../utils/new-task.builder.js';
 import { DependencyCascade } from './dependency-cascade.js';
+import { describeError } from '../utils/describe-error.js';
 
 export interface SubmitItem {
   name: string;
@@ -28,6 +30,8 @@ export interface SubmitItem {
  */
 @Injectable()
 export class TaskSubmitter {
+  private readonly logger: OmniQLogger;
+
   constructor(
     @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
     @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
@@ -35,7 +39,9 @@ export class TaskSubmitter {
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
     private readonly cascade: DependencyCascade,
-  ) {}
+  ) {
+    this.logger = createLogger('OmniQWorkflows', config.logging);
+  }
 
   async submit(items: readonly SubmitItem[], extra: Pick<NewTask, 'scheduleId'> = {}): Promise<string[]> {
     const now = new Date();
@@ -58,14 +64,19 @@ export class TaskSubmitter {
    * A parent checked before the insert may have ended without success since, in another process
    * whose cascade looked for dependents before these were stored. Reading the parents again now
    * that the new tasks are visible closes that gap: either that cascade saw them, or this read
-   * sees the parent ended and cascades here (cascading twice cancels nothing twice).
+   * sees the parent ended and cascades here (only one of two cascades cancels and records a task).
+   * The tasks are stored by now, so a failure here is logged rather than failing the enqueue.
    */
   private async cascadeParentsEndedMeanwhile(created: readonly NewTask[]): Promise<void> {
     const createdIds = new Set(created.map((task) => task.id));
     const parentIds = new Set(created.filter((task) => task.onParentFailure === 'cancel').flatMap((task) => task.dependsOn.filter((id) => !createdIds.has(id))));
     for (const id of parentIds) {
-      const parent = await this.queue.get(id);
-      if (parent && parent.status !== 'success' && FINAL_TASK_STATUSES.includes(parent.status)) await this.cascade.parentEnded(parent);
+      try {
+        const parent = await this.queue.get(id);
+        if (parent && parent.status !== 'success' && FINAL_TASK_STATUSES.includes(parent.status)) await this.cascade.parentEnded(parent);
+      } catch (error) {
+        this.logger.error(`Could not check whether parent task ${id} ended while its dependents were enqueued: ${describeError(error)}`);
+      }
     }
   }
 

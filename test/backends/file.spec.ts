@@ -156,7 +156,7 @@ describe('file backend', () => {
       expect(await holder.cancelRequested([task.id, other.id])).toEqual([]);
 
       const requested = await canceller.cancel(task.id);
-      expect(requested).toMatchObject({ status: 'running', leaseToken: held.leaseToken });
+      expect(requested).toMatchObject({ changed: true, task: { status: 'running', leaseToken: held.leaseToken } });
       expect(await holder.cancelRequested([task.id, other.id])).toEqual([task.id]);
       expect(await holder.settle([{ id: task.id, token: held.leaseToken as string, outcome: 'cancelled' }])).toEqual([true]);
       expect(await canceller.cancelRequested([task.id])).toEqual([]);

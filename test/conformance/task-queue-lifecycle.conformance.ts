@@ -183,10 +183,13 @@ export function describeTaskLifecycleConformance(factory: () => Promise<TaskQueu
         const task = newTask({ key: 'report' });
         await store().enqueue([task]);
         const error = taskError('not needed');
-        const cancelled = await store().cancel(task.id, error);
+        const outcome = await store().cancel(task.id, error);
+        expect(outcome?.changed).toBe(true);
+        const cancelled = outcome?.task;
         expect(cancelled).toMatchObject({ id: task.id, status: 'cancelled', lastError: error });
         expect(cancelled?.completedAt).toBeInstanceOf(Date);
         expect(await store().get(task.id)).toEqual(cancelled);
+        expect(await store().cancel(task.id, taskError('again'))).toEqual({ task: cancelled, changed: false });
         expect(await store().reserve(reserveRequest())).toEqual([]);
         const next = newTask({ key: 'report' });
         expect(await store().enqueue([next])).toEqual([{ id: next.id, created: true }]);
@@ -195,10 +198,14 @@ export function describeTaskLifecycleConformance(factory: () => Promise<TaskQueu
       it('marks a running task cancel-requested (once) and keeps its lease valid for the holder to settle', async () => {
         const task = await running(newTask());
         const other = await running(newTask());
-        const requested = await store().cancel(task.id, taskError('stop'));
+        const first = await store().cancel(task.id, taskError('stop'));
+        expect(first?.changed).toBe(true);
+        const requested = first?.task;
         expect(requested).toMatchObject({ status: 'running', leaseToken: tokenOf(task) });
         expect(requested?.cancelRequestedAt).toBeInstanceOf(Date);
-        expect((await store().cancel(task.id))?.cancelRequestedAt).toEqual(requested?.cancelRequestedAt);
+        const second = await store().cancel(task.id);
+        expect(second?.changed).toBe(false);
+        expect(second?.task.cancelRequestedAt).toEqual(requested?.cancelRequestedAt);
         expect(await store().cancelRequested([task.id, other.id, randomUUID()])).toEqual([task.id]);
         expect(await store().settle([{ id: task.id, token: tokenOf(task), outcome: 'cancelled' }])).toEqual([true]);
         expect(await store().cancelRequested([task.id])).toEqual([]);

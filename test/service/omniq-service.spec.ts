@@ -180,6 +180,12 @@ describe('OmniQService', () => {
       expect(await t.omniq.cancel('no-such-id')).toBe(false);
     });
 
+    it('two cancels of one waiting task at once: one wins, the outcome is recorded once', async () => {
+      const id = await t.omniq.enqueue('echo', 1);
+      expect((await Promise.all([t.omniq.cancel(id), t.omniq.cancel(id)])).sort()).toEqual([false, true]);
+      expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'cancelled']);
+    });
+
     it('allowUnregisteredTasks accepts names only remote workers run', async () => {
       await t.close();
       t = await createTestApp({ backend: 'memory://', worker: { enabled: false }, allowUnregisteredTasks: true });

@@ -82,10 +82,26 @@ class WorkerTasks {
   }
 
   @Task('destructures')
-  async destructures(_: unknown, { taskId, attempt, signal, logger, progress, parents }: TaskContext): Promise<unknown> {
+  async destructures(_: unknown, ctx: TaskContext): Promise<unknown> {
+    const { taskId, attempt, signal, logger, progress, parents } = ctx;
     await progress(0.5);
     logger.log('half way');
-    return { taskId, attempt, aborted: signal.aborted, parents: await parents() };
+    const spread = { ...ctx };
+    await spread.progress(0.6);
+    return { taskId, attempt, aborted: signal.aborted, parents: await parents(), spreadParents: await spread.parents() };
+  }
+
+  @Task('hostile-thenable', { maxRetries: 0 })
+  hostileThenable(): unknown {
+    return new Proxy(
+      {},
+      {
+        get: (_, key) => {
+          if (key === 'then') throw new Error('then getter exploded');
+          return undefined;
+        },
+      },
+    );
   }
 
   @Task('sync-sum')
@@ -180,11 +196,18 @@ describe('OmniQWorker execution', () => {
     expect(await t.omniq.waitForResult(await t.omniq.enqueue('slow-start', {}))).toMatchObject({ status: 'timeout', error: { name: 'TaskTimeoutError' } });
   });
 
-  it('gives handlers a context they can destructure, functions included', async () => {
+  it('gives handlers a context they can destructure or spread, functions included', async () => {
     t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
     const id = await t.omniq.enqueue('destructures', {});
-    expect((await t.omniq.waitForResult(id)).value).toEqual({ taskId: id, attempt: 1, aborted: false, parents: [] });
-    expect((await t.omniq.getTask(id))?.progress).toBe(0.5);
+    expect((await t.omniq.waitForResult(id)).value).toEqual({ taskId: id, attempt: 1, aborted: false, parents: [], spreadParents: [] });
+    expect((await t.omniq.getTask(id))?.progress).toBe(0.6);
+  });
+
+  it('fails a task whose return value explodes when checked for `then`, and goes on', async () => {
+    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    const id = await t.omniq.enqueue('hostile-thenable', {});
+    expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'failed', error: { message: 'then getter exploded' } });
+    expect((await t.omniq.waitForResult(await t.omniq.enqueue('sync-sum', [1, 2]))).value).toBe(3);
   });
 
   it('aborts the signal of a cooperative handler with TaskTimeoutError', async () => {

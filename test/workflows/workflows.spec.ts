@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InvalidTaskOptionError, MemoryTaskQueueStore, NonRetryableError, Task, TaskCancelledError, UnknownTaskError, type ParentOutcome, type TaskContext } from '../../lib/index.js';
+import { DependencyCascade } from '../../lib/workflows/dependency-cascade.js';
 import { nextEvents } from '../support/events.js';
 import { createTestApp, deferred, type TestApp } from '../support/test-app.js';
 
@@ -117,6 +118,22 @@ describe('task workflows', () => {
       const message = `Parent task ${parent} (double) ended cancelled`;
       expect(await t.omniq.getTask(child)).toMatchObject({ status: 'cancelled', lastError: { name: 'ParentFailedError', message } });
       expect(await t.omniq.getResult(child)).toMatchObject({ status: 'cancelled', error: { message } });
+      await t.close();
+      await taskQueue.close();
+    });
+
+    it('two cascades from one failed parent at once cancel and record each dependent once', async () => {
+      await t.close();
+      const taskQueue = new MemoryTaskQueueStore();
+      t = await createTestApp({ taskQueue, resultStore: 'memory://', eventStore: 'memory://', worker: { enabled: false } }, [FlowTasks]);
+      const parent = await t.omniq.enqueue('double', 1);
+      const child = await t.omniq.enqueue('add-one', 1, { dependsOn: [parent] });
+      const grandchild = await t.omniq.enqueue('add-one', 2, { dependsOn: [child] });
+      const { task: ended } = (await taskQueue.cancel(parent))!;
+      // As when the process that ended the parent and one enqueueing beside it both cascade.
+      const cascade = t.get(DependencyCascade);
+      await Promise.all([cascade.parentEnded(ended), cascade.parentEnded(ended)]);
+      for (const id of [child, grandchild]) expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'cancelled']);
       await t.close();
       await taskQueue.close();
     });

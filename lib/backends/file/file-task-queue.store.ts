@@ -35,6 +35,7 @@ import { LIVE_TASK_STATUSES } from '../../models/task.model.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type { ScheduleStore } from '../../storage/schedule.store.js';
 import type {
+  CancelOutcome,
   EnqueueOutcome,
   LeaseRef,
   Page,
@@ -237,7 +238,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
     return expired;
   }
 
-  async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
+  async cancel(id: string, error?: TaskError): Promise<CancelOutcome | undefined> {
     this.lifecycle.assertOpen('cancel');
     const outcome = await this.files.mutate(
       id,
@@ -252,7 +253,8 @@ export class FileTaskQueueStore implements TaskQueueStore {
       this.childQueuesOf(id, woken);
       this.wake(woken);
     }
-    return resultingRecord(outcome);
+    const task = resultingRecord(outcome);
+    return task && { task, changed: outcome.kind === 'written' };
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {

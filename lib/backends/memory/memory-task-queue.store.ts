@@ -5,6 +5,7 @@ import { MemoryScheduleStore } from './memory-schedule.store.js';
 import type { ScheduleStore } from '../../storage/schedule.store.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type {
+  CancelOutcome,
   EnqueueOutcome,
   LeaseRef,
   Page,
@@ -173,21 +174,24 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     return expired;
   }
 
-  async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
+  async cancel(id: string, error?: TaskError): Promise<CancelOutcome | undefined> {
     this.lifecycle.assertOpen('cancel');
     const slot = this.slots.get(id);
     if (slot === undefined) return undefined;
     const now = new Date();
+    let changed = false;
     if (WAITING.has(slot.rec.status)) {
       const woken = new Set<string>();
       this.finish(slot, 'cancelled', now, woken);
       if (error) slot.rec.lastError = { ...error };
       this.wake(woken);
+      changed = true;
     } else if (slot.rec.status === 'running' && slot.rec.cancelRequestedAt === undefined) {
       slot.rec.cancelRequestedAt = now;
       slot.rec.updatedAt = now;
+      changed = true;
     }
-    return copyTask(slot.rec);
+    return { task: copyTask(slot.rec), changed };
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {

@@ -2,6 +2,7 @@ import { newUuid } from '../../utils/uuid.js';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskError, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
 import type {
+  CancelOutcome,
   EnqueueOutcome,
   LeaseRef,
   Page,
@@ -135,23 +136,27 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     return rows.map(taskFromRow);
   }
 
-  async cancel(id: string, error?: TaskError): Promise<TaskRecord | undefined> {
+  async cancel(id: string, error?: TaskError): Promise<CancelOutcome | undefined> {
     this.lifecycle.assertOpen('cancel');
     const woken = new Set<string>();
-    const row = this.db
+    const outcome = this.db
       .transaction(() => {
         const nowMs = Date.now();
         const status = this.sql.status(id);
-        if (status === 'running') return this.sql.requestCancellation(id, nowMs) ?? this.sql.get(id);
-        const cancelled = this.sql.cancel(id, nowMs, jsonOrNull(error));
-        if (cancelled === undefined) return this.sql.get(id);
-        this.countMove(taskColumn(cancelled, 'queue'), status, 'cancelled');
-        this.resolveDependents(id, 'cancelled', nowMs, woken);
-        return cancelled;
+        const changed = status === 'running' ? this.sql.requestCancellation(id, nowMs) : this.sql.cancel(id, nowMs, jsonOrNull(error));
+        if (changed === undefined) {
+          const row = this.sql.get(id);
+          return row && { row, changed: false };
+        }
+        if (status !== 'running') {
+          this.countMove(taskColumn(changed, 'queue'), status, 'cancelled');
+          this.resolveDependents(id, 'cancelled', nowMs, woken);
+        }
+        return { row: changed, changed: true };
       })
       .immediate();
     this.wake(woken);
-    return row && taskFromRow(row);
+    return outcome && { task: taskFromRow(outcome.row), changed: outcome.changed };
   }
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {
