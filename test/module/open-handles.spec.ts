@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { createHook } from 'node:async_hooks';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Scheduled, Task, type TaskContext } from '../../lib/index.js';
+import { createTestApp } from '../support/test-app.js';
+
+@Injectable()
+class BusyTasks {
+  @Task('busy.echo')
+  echo(n: number): number {
+    return n;
+  }
+
+  @Task('busy.wait', { timeoutMs: 60_000 })
+  wait(_: unknown, ctx: TaskContext): Promise<void> {
+    return new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+  }
+
+  @Scheduled({ every: '1s' })
+  @Task('busy.tick')
+  tick(): void {}
+}
+
+const LIB = join(process.cwd(), 'lib');
+
+/**
+ * Timers and immediates created by OmniQ's code (their creation stack passes through lib/) that
+ * are still alive: what makes Jest report open handles or wait before it exits.
+ */
+function trackLibTimers(): { alive: () => string[]; stop: () => void } {
+  const alive = new Map<number, string>();
+  const hook = createHook({
+    init(id, type) {
+      if (type !== 'Timeout' && type !== 'Immediate') return;
+      const stack = new Error().stack ?? '';
+      if (stack.includes(LIB)) alive.set(id, `${type} created at\n${stack}`);
+    },
+    destroy(id) {
+      alive.delete(id);
+    },
+  }).enable();
+  return { alive: () => [...alive.values()], stop: () => hook.disable() };
+}
+
+// The complaint this answers: "Jest did not exit one second after the test run has completed".
+describe.each([
+  ['memory', (): string => 'memory://'],
+  ['sqlite', (dir: string): string => `sqlite://${join(dir, 'omniq.db')}`],
+  ['file', (dir: string): string => `file://${join(dir, 'data')}`],
+])('closing an app on the %s backend', (_, url) => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'omniq-handles-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('leaves no timer behind, even with a task running, a result awaited and a schedule due', async () => {
+    const timers = trackLibTimers();
+    try {
+      const t = await createTestApp({ backend: url(dir), worker: { shutdownTimeoutMs: 50 } }, [BusyTasks]);
+      expect((await t.omniq.waitForResult(await t.omniq.enqueue('busy.echo', 7))).value).toBe(7);
+      const running = await t.omniq.enqueue('busy.wait', {});
+      const awaited = t.omniq.waitForResult(running).catch((error: unknown) => error);
+      expect(timers.alive().length).toBeGreaterThan(0);
+      await t.close();
+      expect(await awaited).toBeInstanceOf(Error);
+      // Destroy hooks of cleared timers run on a later turn of the loop.
+      await nextTurn();
+      await nextTurn();
+      expect(timers.alive()).toEqual([]);
+    } finally {
+      timers.stop();
+    }
+  });
+});
