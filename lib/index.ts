@@ -20,6 +20,7 @@ export * from './types/task-map.types.js';
 export * from './errors/omniq.errors.js';
 export * from './errors/task.errors.js';
 export * from './errors/codec.errors.js';
+export * from './errors/store.errors.js';
 export * from './serialization/index.js';
 export { MemoryTaskQueueStore, MemoryResultStore, MemoryEventStore } from './backends/memory/index.js';
 export { sqliteStoresFromDataSource, type SqliteStores } from './backends/sqlite/index.js';

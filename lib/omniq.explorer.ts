@@ -4,7 +4,8 @@ import { OMNIQ_CODEC, OMNIQ_CONFIG, SCHEDULED_METADATA, TASK_METADATA } from './
 import type { OmniQConfig } from './config/omniq-config.js';
 import { createLogger, type OmniQLogger } from './config/omniq-logger.js';
 import type { TaskMetadata } from './decorators/task.decorator.js';
-import { TaskDefinitionError } from './errors/omniq.errors.js';
+import { InvalidTaskOptionError, TaskDefinitionError } from './errors/omniq.errors.js';
+import { validateHandlerOptions } from './utils/task-options.validation.js';
 import { TaskRegistry } from './task.registry.js';
 import { groupCollector } from './workflows/group.task.js';
 import type { Codec } from './serialization/codec.js';
@@ -66,11 +67,25 @@ export class OmniQExplorer implements OnModuleInit {
       const schedules = this.schedulesOf(fn);
       // A @Scheduled() method without @Task() is a task of its own, named like its (first) schedule.
       const name = task?.name ?? (task ? undefined : schedules[0]?.name) ?? source;
+      if (task) this.checkTask(source, name, task);
       this.registry.register({ name, options: task?.options ?? {}, source, handler: fn.bind(instance) });
       for (const options of schedules) {
         const id = options.name ?? name;
         this.schedules.register({ id, spec: toScheduleSpec(`${source} (@Scheduled "${id}")`, name, options, this.codec), source });
       }
+    }
+  }
+
+  /** A bad name or option fails the bootstrap, naming the method, rather than every enqueue or run later. */
+  private checkTask(source: string, name: string, task: TaskMetadata): void {
+    if (typeof name !== 'string' || name.trim().length === 0) {
+      throw new TaskDefinitionError(`${source}: @Task() name ${JSON.stringify(name)} is invalid; expected a non-empty string (or no name, for "${source}")`);
+    }
+    try {
+      validateHandlerOptions(name, task.options);
+    } catch (error) {
+      if (error instanceof InvalidTaskOptionError) throw new TaskDefinitionError(`${source}: @Task() ${error.message}`);
+      throw error;
     }
   }
 

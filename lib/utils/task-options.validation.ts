@@ -1,5 +1,5 @@
 import { InvalidTaskOptionError } from '../errors/omniq.errors.js';
-import type { EnqueueOptions } from '../interfaces/task-options.interface.js';
+import type { EnqueueOptions, TaskHandlerOptions } from '../interfaces/task-options.interface.js';
 
 const NON_NEGATIVE_INTEGERS = ['maxRetries', 'retryDelayMs', 'retryMaxDelayMs', 'delayMs'] as const;
 const POSITIVE_INTEGERS = ['timeoutMs', 'ttlMs', 'resultTtlMs', 'dedupeWindowMs'] as const;
@@ -20,6 +20,31 @@ const KNOWN_OPTIONS = new Set<string>([
   'onFailure',
   'id',
 ]);
+
+/** What `@Task()` may set: how the task runs, not what one enqueue asks for. */
+const HANDLER_OPTIONS = new Set<string>([
+  'queue',
+  'priority',
+  'maxRetries',
+  'retryDelayMs',
+  'retryBackoff',
+  'retryMaxDelayMs',
+  'timeoutMs',
+  'ttlMs',
+  'resultTtlMs',
+  'storeResult',
+] satisfies (keyof TaskHandlerOptions)[]);
+
+/** `@Task()` options: only handler options, each valid. Throws InvalidTaskOptionError naming option and value. */
+export function validateHandlerOptions(taskName: string, options: TaskHandlerOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidTaskOptionError(taskName, 'options', options, 'an object of @Task() options');
+  for (const [option, value] of Object.entries(options)) {
+    if (!HANDLER_OPTIONS.has(option)) {
+      throw new InvalidTaskOptionError(taskName, option, value, `one of the @Task() options (${[...HANDLER_OPTIONS].join(', ')}); set per-call options in enqueue()`);
+    }
+  }
+  validateTaskOptions(taskName, options);
+}
 
 /** Throws InvalidTaskOptionError naming the task, the option and the value for anything off. */
 export function validateTaskOptions(taskName: string, options: EnqueueOptions): void {

@@ -6,10 +6,11 @@ import type { Codec } from '../serialization/codec.js';
 import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { EncodedValue } from '../models/encoded-value.model.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskCallback } from '../models/task.model.js';
-import type { TaskQueueStore } from '../storage/task-queue.store.js';
+import type { EnqueueOutcome, TaskQueueStore } from '../storage/task-queue.store.js';
 import type { CallbackOptions, EnqueueOptions } from '../interfaces/task-options.interface.js';
 import { InvalidTaskOptionError, UnknownTaskError } from '../errors/omniq.errors.js';
 import { PayloadEncodingError } from '../errors/codec.errors.js';
+import { DuplicateTaskIdError } from '../errors/store.errors.js';
 import { EventRecorder } from '../events/event.recorder.js';
 import { TaskRegistry } from '../task.registry.js';
 import { validateTaskOptions } from '../utils/task-options.validation.js';
@@ -47,7 +48,7 @@ export class TaskSubmitter {
     const now = new Date();
     const tasks = items.map(({ name, payload, options = {} }) => this.build(name, payload, options, now, extra));
     await this.checkDependencies(tasks);
-    const outcomes = await this.queue.enqueue(tasks);
+    const outcomes = await this.store(tasks);
     await Promise.all(
       outcomes.map((outcome, i) => {
         const task = tasks[i]!;
@@ -77,6 +78,17 @@ export class TaskSubmitter {
       } catch (error) {
         this.logger.error(`Could not check whether parent task ${id} ended while its dependents were enqueued: ${describeError(error)}`);
       }
+    }
+  }
+
+  /** Stores the batch; an `id` option naming a stored task is the caller's mistake, reported as such. */
+  private async store(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
+    try {
+      return await this.queue.enqueue(tasks);
+    } catch (error) {
+      const task = error instanceof DuplicateTaskIdError ? tasks.find((t) => t.id === error.taskId) : undefined;
+      if (task) throw new InvalidTaskOptionError(task.name, 'id', task.id, 'an id no stored task has (task ids are never reused)');
+      throw error;
     }
   }
 

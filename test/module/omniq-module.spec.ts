@@ -10,6 +10,7 @@ import {
   Task,
   TaskRegistry,
   type TaskContext,
+  type TaskHandlerOptions,
 } from '../../lib/index.js';
 import { createTestApp } from '../support/test-app.js';
 
@@ -118,6 +119,29 @@ describe('OmniQModule', () => {
     await expect(createTestApp({ backend: 'memory://' }, [A, B])).rejects.toThrow(
       'Duplicate task name "report.build": declared by A.build and by B.make',
     );
+  });
+
+  it.each([
+    [{ timeoutMs: 0 }, 'Mailer.send: @Task() Task "mail.send": option timeoutMs = 0 is invalid; expected an integer > 0 (ms)'],
+    [{ retryBackoff: 'linear' }, 'Mailer.send: @Task() Task "mail.send": option retryBackoff = "linear" is invalid; expected "exponential" or "fixed"'],
+    [{ maxRetries: -1 }, 'Mailer.send: @Task() Task "mail.send": option maxRetries = -1 is invalid; expected an integer >= 0'],
+    [{ delayMs: 100 }, 'Mailer.send: @Task() Task "mail.send": option delayMs = 100 is invalid; expected one of the @Task() options'],
+  ])('fails the bootstrap on a bad @Task() option %j, naming the method, option and value', async (options, message) => {
+    @Injectable()
+    class Mailer {
+      @Task('mail.send', options as TaskHandlerOptions)
+      send(): void {}
+    }
+    await expect(createTestApp({ backend: 'memory://' }, [Mailer])).rejects.toThrow(message);
+  });
+
+  it('fails the bootstrap on an empty @Task() name, naming the method', async () => {
+    @Injectable()
+    class Mailer {
+      @Task('  ')
+      send(): void {}
+    }
+    await expect(createTestApp({ backend: 'memory://' }, [Mailer])).rejects.toThrow('Mailer.send: @Task() name "  " is invalid; expected a non-empty string');
   });
 
   it('fails the bootstrap when a @Task handler lives on a request-scoped provider', async () => {

@@ -160,6 +160,17 @@ describe('task workflows', () => {
       expect(await t.omniq.stats()).toEqual({});
     });
 
+    it('rejects an id a stored task already has, naming the task and the id, enqueueing nothing', async () => {
+      await t.omniq.enqueue('double', 1, { id: 'report-7' });
+      await expect(
+        t.omniq.enqueueMany([
+          { name: 'add-one', payload: 1 },
+          { name: 'double', payload: 2, options: { id: 'report-7' } },
+        ]),
+      ).rejects.toThrow('Task "double": option id = "report-7" is invalid; expected an id no stored task has');
+      expect((await t.omniq.listTasks()).total).toBe(1);
+    });
+
     it('links tasks of one enqueueMany call by their own ids', async () => {
       const [first, second] = await t.omniq.enqueueMany([
         { name: 'double', payload: 3, options: { id: 'first' } },
