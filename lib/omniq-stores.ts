@@ -6,6 +6,7 @@ import type { ResultStore } from './storage/result.store.js';
 import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { backendFor, type Backend, type BackendContext } from './backends/backend.registry.js';
 import { SharedResources } from './backends/shared-resources.js';
+import { OmniQConfigError } from './config/config.validation.js';
 
 interface Closeable {
   close(): Promise<void>;
@@ -32,14 +33,18 @@ export class OmniQStores {
       storageOptions: config.storageOptions,
       resources: new SharedResources(),
     };
+    const specs = { taskQueue: config.taskQueue, resultStore: config.resultStore, eventStore: config.eventStore };
+    const backends = new Map<string, Backend>();
+    for (const [option, spec] of Object.entries(specs)) if (typeof spec === 'string') backends.set(option, backendFor(option, spec));
+    checkStorageOptions(config.storageOptions, [...backends.values()]);
     const owned: Closeable[] = [];
     const open = async <S extends Closeable>(
-      option: string,
+      option: keyof typeof specs,
       spec: StoreOption<S>,
       create: (backend: Backend, url: string) => Promise<S>,
     ): Promise<S> => {
       if (typeof spec !== 'string') return spec;
-      const store = await create(backendFor(option, spec), spec);
+      const store = await create(backends.get(option)!, spec);
       owned.push(store);
       return store;
     };
@@ -62,4 +67,13 @@ export class OmniQStores {
       }
     }));
   }
+}
+
+/** A storage option no backend in use reads would be silently ignored: refuse it instead. */
+function checkStorageOptions(options: Readonly<Record<string, unknown>>, backends: readonly Backend[]): void {
+  const read = new Set(backends.flatMap((backend) => backend.storageOptions));
+  const unread = Object.keys(options).filter((key) => !read.has(key));
+  if (unread.length === 0) return;
+  const known = read.size === 0 ? 'the backends in use read no storage options' : `the backends in use read: ${[...read].join(', ')}`;
+  throw new OmniQConfigError(unread.map((key) => ({ where: `storageOptions.${key}`, value: options[key], problem: `no backend in use reads it (${known})` })));
 }

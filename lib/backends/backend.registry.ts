@@ -12,7 +12,7 @@ export interface BackendContext {
   projectName: string;
   /** Folder of the embedded backends' data (default `./omniq_data`): where a URL without a path (`file://`) points. */
   baseDir: string;
-  /** Backend-specific options (`storageOptions` / OMNIQ_STORAGE_OPTIONS), the same for every backend. */
+  /** Backend-specific options (`storageOptions` / OMNIQ_STORAGE_OPTIONS), the same for every backend; each reads the keys it lists. */
   storageOptions: Readonly<Record<string, unknown>>;
   /** Connections shared by the three stores of one module (same database, one connection). */
   resources: SharedResources;
@@ -23,12 +23,15 @@ export interface BackendContext {
  * method gets the whole URL as written, so file paths need no URL decoding.
  */
 export interface Backend {
+  /** The `storageOptions` keys it reads; a key no backend in use reads fails the bootstrap. */
+  readonly storageOptions: readonly string[];
   createTaskQueue(url: string, context: BackendContext): Promise<TaskQueueStore>;
   createResultStore(url: string, context: BackendContext): Promise<ResultStore>;
   createEventStore(url: string, context: BackendContext): Promise<EventStore>;
 }
 
 const memoryBackend: Backend = {
+  storageOptions: [],
   createTaskQueue: async () => new MemoryTaskQueueStore(),
   createResultStore: async () => new MemoryResultStore(),
   createEventStore: async () => new MemoryEventStore(),

@@ -204,17 +204,11 @@ function envStore(key: StoreKey, envLayer: Layer, issues: ConfigIssues): Candida
   return url ?? type;
 }
 
-/** The store option a winning candidate stands for; `report` receives the problem of a type without default URL or a URL no backend serves. */
+/** The store option a winning candidate stands for; `report` receives the problem of a URL no backend serves. */
 function resolveStore(key: StoreKey, winner: Candidate | undefined, baseDir: string, report: (problem: string) => void): StoreOption<object> {
   const spec = (winner?.value ?? { type: BY_KEY.get('backend')!.default }) as StoreSpec;
   if ('instance' in spec) return spec.instance;
-  const url = 'url' in spec ? spec.url : BACKEND_TYPES[spec.type]!.defaultUrl?.(baseDir);
-  if (url === undefined) {
-    const { type } = spec as { type: string };
-    const where = winner?.source.kind === 'env' ? ` in ${winner.setting.env}` : '';
-    report(`backend type "${type}" has no default URL; give its URL${where}, e.g. ${BACKEND_TYPES[type]!.example}`);
-    return type;
-  }
+  const url = 'url' in spec ? spec.url : BACKEND_TYPES[spec.type]!.defaultUrl(baseDir);
   const problem = backendProblem(key, url);
   if (problem) report(problem);
   return url;

@@ -67,7 +67,7 @@ export const SETTINGS: readonly Setting[] = [
     type: { kind: 'store', instances: true },
     doc: 'Overrides `backend` for events; the module options may pass a store instance.',
   },
-  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend.' },
+  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend; a key no backend in use reads fails the bootstrap (the built-in backends read none).' },
   {
     key: 'logging.level',
     env: 'OMNIQ_LOG_LEVEL',
@@ -126,9 +126,8 @@ export const STORE_KEYS = ['taskQueue', 'resultStore', 'eventStore'] as const;
 export type StoreKey = (typeof STORE_KEYS)[number];
 
 export interface BackendType {
-  /** The URL a type alone stands for; absent for network backends, which need a URL. */
-  defaultUrl?: (baseDir: string) => string;
-  example: string;
+  /** The URL a type alone stands for. */
+  defaultUrl: (baseDir: string) => string;
 }
 
 /**
@@ -136,10 +135,7 @@ export interface BackendType {
  * build is the registry's business: `backendFor()` checks the URL each type leads to.
  */
 export const BACKEND_TYPES: Readonly<Record<string, BackendType>> = {
-  memory: { defaultUrl: () => 'memory://', example: 'memory://' },
-  file: { defaultUrl: (baseDir) => `file://${resolve(baseDir)}`, example: 'file://./omniq_data' },
-  sqlite: { defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}`, example: 'sqlite://./omniq_data/omniq.db' },
-  postgres: { example: 'postgres://user:password@localhost:5432/omniq' },
-  redis: { example: 'redis://localhost:6379' },
-  nats: { example: 'nats://localhost:4222' },
+  memory: { defaultUrl: () => 'memory://' },
+  file: { defaultUrl: (baseDir) => `file://${resolve(baseDir)}` },
+  sqlite: { defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}` },
 };

@@ -206,7 +206,7 @@ function toStoreSpec(setting: Setting, type: Extract<SettingType, { kind: 'store
     return { url: raw };
   }
   if (source.kind === 'env' && source.name === setting.env) {
-    throw new InvalidValue(`expected a backend URL such as sqlite://path or redis://host:6379; a bare type belongs in ${setting.typeEnv}`);
+    throw new InvalidValue(`expected a backend URL such as sqlite://path or file://path; a bare type belongs in ${setting.typeEnv}`);
   }
   if (raw.includes(':') || raw.includes('/')) throw new InvalidValue('expected a backend URL <backend>://… or a backend type');
   const name = raw.trim().toLowerCase();

@@ -32,7 +32,7 @@ export interface OmniQModuleOptions {
   projectName?: string;
   /** Folder of the embedded backends' data (default `./omniq_data`). */
   baseDir?: string;
-  /** Backend URL or type for all three stores (default `memory://`). */
+  /** Backend URL or type for all three stores (default `sqlite`: `sqlite://<baseDir>/omniq.db`). */
   backend?: string;
   /** Overrides `backend` for the task queue. */
   taskQueue?: StoreOption<TaskQueueStore>;

@@ -199,7 +199,6 @@ describe('backend selection', () => {
     expect(BACKEND_TYPES.memory!.defaultUrl!('./data')).toBe('memory://');
     expect(BACKEND_TYPES.sqlite!.defaultUrl!('./data')).toBe(`sqlite://${resolve('data', 'omniq.db')}`);
     expect(BACKEND_TYPES.file!.defaultUrl!('/srv/omniq')).toBe('file:///srv/omniq');
-    expect(BACKEND_TYPES.postgres!.defaultUrl).toBeUndefined();
   });
 
   it('resolves a type alone to its default URL under the base directory', () => {
@@ -209,8 +208,8 @@ describe('backend selection', () => {
   it('uses the URL when both variables of a store are set, and requires them to agree', () => {
     const env = { OMNIQ_RESULT_STORAGE_TYPE: 'memory', OMNIQ_RESULT_STORAGE_URL: 'memory://' };
     expect(loadConfig({}, env).config.resultStore).toBe('memory://');
-    expect(problems({}, { OMNIQ_RESULT_STORAGE_TYPE: 'redis', OMNIQ_RESULT_STORAGE_URL: 'memory://' })).toEqual([
-      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "redis": disagrees with OMNIQ_RESULT_STORAGE_URL=memory://',
+    expect(problems({}, { OMNIQ_RESULT_STORAGE_TYPE: 'file', OMNIQ_RESULT_STORAGE_URL: 'memory://' })).toEqual([
+      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "file": disagrees with OMNIQ_RESULT_STORAGE_URL=memory://',
     ]);
   });
 
@@ -294,20 +293,11 @@ describe('validation messages name the key, the value and its source', () => {
         { OMNIQ_RESULT_STORAGE_TYPE: 'mongo', OMNIQ_EVENT_STORAGE_URL: 'sqlite', OMNIQ_TASK_QUEUE_TYPE: 'redis://localhost' },
       ),
     ).toEqual([
-      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "mongo": unknown backend type; known types: memory, file, sqlite, postgres, redis, nats',
-      'environment variable OMNIQ_EVENT_STORAGE_URL (eventStore) = "sqlite": expected a backend URL such as sqlite://path or redis://host:6379; a bare type belongs in OMNIQ_EVENT_STORAGE_TYPE',
-      'environment variable OMNIQ_TASK_QUEUE_TYPE (taskQueue) = "redis://localhost": expected a backend type (memory, file, sqlite, postgres, redis, nats); a URL belongs in OMNIQ_TASK_QUEUE_URL',
+      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "mongo": unknown backend type; known types: memory, file, sqlite',
+      'environment variable OMNIQ_EVENT_STORAGE_URL (eventStore) = "sqlite": expected a backend URL such as sqlite://path or file://path; a bare type belongs in OMNIQ_EVENT_STORAGE_TYPE',
+      'environment variable OMNIQ_TASK_QUEUE_TYPE (taskQueue) = "redis://localhost": expected a backend type (memory, file, sqlite); a URL belongs in OMNIQ_TASK_QUEUE_URL',
       'OmniQModule option backend = "localhost:6379": expected a backend URL <backend>://… or a backend type',
       'OmniQModule option taskQueue = 42: expected a backend URL or type, or a store instance',
-    ]);
-  });
-
-  it('asks for a URL when a network backend is named by its type alone', () => {
-    expect(problems({}, { OMNIQ_TASK_QUEUE_TYPE: 'postgres' })).toEqual([
-      'environment variable OMNIQ_TASK_QUEUE_TYPE (taskQueue) = "postgres": backend type "postgres" has no default URL; give its URL in OMNIQ_TASK_QUEUE_URL, e.g. postgres://user:password@localhost:5432/omniq',
-    ]);
-    expect(problems({ backend: 'redis' })).toEqual([
-      'OmniQModule option backend = "redis": backend type "redis" has no default URL; give its URL, e.g. redis://localhost:6379',
     ]);
   });
 

@@ -153,6 +153,12 @@ describe('OmniQModule', () => {
     await expect(createTestApp({ backend: 'memory://' }, [Scoped])).rejects.toThrow(/Scoped\.run is a @Task\(\) or @Scheduled\(\) handler on a request-scoped/);
   });
 
+  it('fails the bootstrap on a storage option no backend in use reads, rather than ignoring it', async () => {
+    await expect(createTestApp({ backend: 'memory://', storageOptions: { poolSize: 4 } })).rejects.toThrow(
+      'storageOptions.poolSize = 4: no backend in use reads it (the backends in use read no storage options)',
+    );
+  });
+
   it('fails the bootstrap with a clear message for an unknown backend URL', async () => {
     await expect(createTestApp({ backend: 'mongo://localhost' })).rejects.toThrow(
       'taskQueue: unknown backend "mongo" in "mongo://localhost"; known backends: memory',

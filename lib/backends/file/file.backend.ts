@@ -30,6 +30,7 @@ export function fileStoreRoot(url: string, context: BackendContext): string {
 
 /** Tasks, schedules, results and events as files in a folder that several processes may share. */
 export const fileBackend: Backend = {
+  storageOptions: [],
   createTaskQueue: (url, context) => FileTaskQueueStore.open(fileStoreRoot(url, context)),
   createResultStore: (url, context) => FileResultStore.open(fileStoreRoot(url, context)),
   createEventStore: (url, context) => FileEventStore.open(fileStoreRoot(url, context)),

@@ -34,6 +34,7 @@ async function openStore<S>(Store: StoreClass<S>, url: string, context: BackendC
  * Tables are named after the project, so projects can share a file.
  */
 export const sqliteBackend: Backend = {
+  storageOptions: [],
   createTaskQueue: (url, context) => openStore(SqliteTaskQueueStore, url, context),
   createResultStore: (url, context) => openStore(SqliteResultStore, url, context),
   createEventStore: (url, context) => openStore(SqliteEventStore, url, context),
