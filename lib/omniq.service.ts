@@ -22,6 +22,7 @@ import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
 import type { CreateScheduleOptions } from './interfaces/scheduled-options.interface.js';
+import { validateEventQuery, validateTaskListFilter } from './utils/query.validation.js';
 
 export interface EnqueueItem<N extends string = string> {
   name: N;
@@ -110,6 +111,7 @@ export class OmniQService {
 
   /** Tasks by queue / status / name, oldest first, with paging. */
   async listTasks(filter: TaskListFilter = {}): Promise<Page<Task>> {
+    validateTaskListFilter(filter);
     const page = await this.queue.list(filter);
     return { ...page, items: page.items.map((r) => this.decodeTask(r)) };
   }
@@ -184,7 +186,9 @@ export class OmniQService {
     return retried;
   }
 
-  getEvents(query: EventQuery = {}): Promise<TaskEvent[]> {
+  /** Stored events matching the query, oldest first unless `order: 'desc'`. */
+  async getEvents(query: EventQuery = {}): Promise<TaskEvent[]> {
+    validateEventQuery(query);
     return this.events.query(query);
   }
 

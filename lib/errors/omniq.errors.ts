@@ -20,6 +20,14 @@ export class InvalidTaskOptionError extends OmniQError {
   }
 }
 
+/** A query method (`listTasks`, `getEvents`) got an option it cannot honour; nothing was read. */
+export class InvalidQueryError extends OmniQError {
+  override name = 'InvalidQueryError';
+  constructor(method: string, option: string, value: unknown, expected: string) {
+    super(`${method}(): option ${option} = ${formatValue(value)} is invalid; expected ${expected}`);
+  }
+}
+
 export class TaskDefinitionError extends OmniQError {
   override name = 'TaskDefinitionError';
 }

@@ -180,6 +180,22 @@ describe('OmniQService', () => {
       expect(await t.omniq.cancel('no-such-id')).toBe(false);
     });
 
+    it.each([
+      [{ status: 'faild' }, 'listTasks(): option status = "faild" is invalid; expected a task status (pending'],
+      [{ limit: -1 }, 'listTasks(): option limit = -1 is invalid; expected an integer >= 1'],
+      [{ queu: 'mail' }, 'listTasks(): option queu = "mail" is invalid; expected one of queue, name, status, offset, limit'],
+    ])('listTasks rejects a bad filter %j, naming the option', async (filter, message) => {
+      await expect(t.omniq.listTasks(filter as never)).rejects.toThrow(message);
+    });
+
+    it.each([
+      [{ types: ['complete'] }, 'getEvents(): option types = ["complete"] is invalid; expected an array of event types (enqueued'],
+      [{ since: '2026-01-01' }, 'getEvents(): option since = "2026-01-01" is invalid; expected a valid Date'],
+      [{ order: 'newest' }, 'getEvents(): option order = "newest" is invalid; expected "asc" or "desc"'],
+    ])('getEvents rejects a bad query %j, naming the option', async (query, message) => {
+      await expect(t.omniq.getEvents(query as never)).rejects.toThrow(message);
+    });
+
     it('two cancels of one waiting task at once: one wins, the outcome is recorded once', async () => {
       const id = await t.omniq.enqueue('echo', 1);
       expect((await Promise.all([t.omniq.cancel(id), t.omniq.cancel(id)])).sort()).toEqual([false, true]);

@@ -1,0 +1,69 @@
+import { InvalidQueryError } from '../errors/omniq.errors.js';
+import { TASK_EVENT_TYPES } from '../models/event.model.js';
+import { TASK_STATUSES } from '../models/task.model.js';
+import type { EventQuery } from '../storage/event.store.js';
+import type { TaskListFilter } from '../storage/task-queue.store.js';
+
+type Check = (value: unknown) => boolean;
+
+const nonEmptyString: Check = (v) => typeof v === 'string' && v.length > 0;
+const integerAtLeast =
+  (min: number): Check =>
+  (v) =>
+    Number.isSafeInteger(v) && (v as number) >= min;
+const validDate: Check = (v) => v instanceof Date && !Number.isNaN(v.getTime());
+const oneOf =
+  (allowed: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && allowed.includes(v);
+
+interface Rule {
+  check: Check;
+  expected: string;
+}
+
+const STATUS: Rule = { check: oneOf(TASK_STATUSES), expected: `a task status (${TASK_STATUSES.join(', ')}) or an array of them` };
+
+const TASK_LIST_RULES: Readonly<Record<keyof TaskListFilter, Rule>> = {
+  queue: { check: nonEmptyString, expected: 'a queue name' },
+  name: { check: nonEmptyString, expected: 'a task name' },
+  status: { check: (v) => STATUS.check(v) || (Array.isArray(v) && v.length > 0 && v.every(STATUS.check)), expected: STATUS.expected },
+  offset: { check: integerAtLeast(0), expected: 'an integer >= 0' },
+  limit: { check: integerAtLeast(1), expected: 'an integer >= 1' },
+};
+
+const EVENT_QUERY_RULES: Readonly<Record<keyof EventQuery, Rule>> = {
+  taskId: { check: nonEmptyString, expected: 'a task id' },
+  scheduleId: { check: nonEmptyString, expected: 'a schedule id' },
+  queue: { check: nonEmptyString, expected: 'a queue name' },
+  types: {
+    check: (v) => Array.isArray(v) && v.length > 0 && v.every(oneOf(TASK_EVENT_TYPES)),
+    expected: `an array of event types (${TASK_EVENT_TYPES.join(', ')})`,
+  },
+  since: { check: validDate, expected: 'a valid Date' },
+  until: { check: validDate, expected: 'a valid Date' },
+  limit: { check: integerAtLeast(1), expected: 'an integer >= 1' },
+  order: { check: oneOf(['asc', 'desc']), expected: '"asc" or "desc"' },
+};
+
+/**
+ * Checks a query against its rules, so that a typo (`status: 'faild'`, `since: '2026-01-01'`)
+ * fails naming the option instead of quietly matching nothing, and so that every backend sees
+ * only queries they all answer the same way.
+ */
+function validate(method: string, query: object, rules: Readonly<Record<string, Rule>>): void {
+  if (typeof query !== 'object' || query === null) throw new InvalidQueryError(method, 'query', query, 'an object of options');
+  for (const [option, value] of Object.entries(query)) {
+    const rule = rules[option];
+    if (!rule) throw new InvalidQueryError(method, option, value, `one of ${Object.keys(rules).join(', ')}`);
+    if (value !== undefined && !rule.check(value)) throw new InvalidQueryError(method, option, value, rule.expected);
+  }
+}
+
+export function validateTaskListFilter(filter: TaskListFilter): void {
+  validate('listTasks', filter, TASK_LIST_RULES);
+}
+
+export function validateEventQuery(query: EventQuery): void {
+  validate('getEvents', query, EVENT_QUERY_RULES);
+}
