@@ -4,8 +4,6 @@ import type { OmniQModuleOptions } from './interfaces/omniq-options.interface.js
 export const {
   ConfigurableModuleClass: OmniQConfigurableModule,
   MODULE_OPTIONS_TOKEN: OMNIQ_MODULE_OPTIONS,
-  OPTIONS_TYPE: OMNIQ_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: OMNIQ_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<OmniQModuleOptions>()
   .setClassMethodName('forRoot')
   .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))

@@ -11,7 +11,7 @@ import type { ResultStore } from './storage/result.store.js';
 import type { Page, TaskListFilter, TaskQueueStore } from './storage/task-queue.store.js';
 import type { TaskId, TaskPayload, TaskResultValue } from './types/task-map.types.js';
 import { newUuid } from './utils/uuid.js';
-import { OmniQError } from './errors/omniq.errors.js';
+import { InvalidQueryError, OmniQError } from './errors/omniq.errors.js';
 import { EventRecorder } from './events/event.recorder.js';
 import { PARENT_RESULT } from './serialization/parent-result.js';
 import { TaskSubmitter } from './workflows/task.submitter.js';
@@ -212,6 +212,17 @@ export class OmniQService {
     const expired = await this.queue.expireOverdue(new Date());
     for (const task of expired) await this.cascade.endedUnrun(task);
     return { expiredTasks: expired.length, purgedResults: await this.results.purgeExpired(new Date()) };
+  }
+
+  /**
+   * Deletes history older than `before`: tasks that ended (success, failed, cancelled, expired)
+   * before it, and events recorded before it. Waiting and running tasks are never touched, nor
+   * stored results (they have their own `resultTtlMs`). Stores keep everything until this is
+   * called, e.g. from a nightly `@Scheduled()` task.
+   */
+  async purgeHistory(before: Date): Promise<{ tasks: number; events: number }> {
+    if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new InvalidQueryError('purgeHistory', 'before', before, 'a valid Date');
+    return { tasks: await this.queue.purgeFinished(before), events: await this.events.purgeOlderThan(before) };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { MemoryEventStore, MemoryResultStore, MemoryTaskQueueStore } from './memory/index.js';
+import { memoryBackend } from './memory/index.js';
 import { fileBackend } from './file/index.js';
 import { sqliteBackend } from './sqlite/index.js';
 import type { EventStore } from '../storage/event.store.js';
@@ -29,13 +29,6 @@ export interface Backend {
   createResultStore(url: string, context: BackendContext): Promise<ResultStore>;
   createEventStore(url: string, context: BackendContext): Promise<EventStore>;
 }
-
-const memoryBackend: Backend = {
-  storageOptions: [],
-  createTaskQueue: async () => new MemoryTaskQueueStore(),
-  createResultStore: async () => new MemoryResultStore(),
-  createEventStore: async () => new MemoryEventStore(),
-};
 
 const BACKENDS: Readonly<Record<string, Backend>> = {
   memory: memoryBackend,

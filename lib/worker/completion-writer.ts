@@ -20,7 +20,7 @@ export interface Completion {
  * Told how a completion's write went: `held` is false when the lease was lost meanwhile (another
  * worker may hold the task); `failed` when the stores threw, with the error.
  */
-export type CompletionCallback = (held: boolean, failed: boolean, error?: unknown) => void;
+type CompletionCallback = (held: boolean, failed: boolean, error?: unknown) => void;
 
 /**
  * Writes attempt completions in batches: everything handed over while one batch is written goes

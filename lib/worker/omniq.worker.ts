@@ -114,14 +114,8 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
    * TaskCancelledError and the task ends cancelled). Other workers notice the stored cancel
    * request within a poll interval.
    */
-  cancelLocal(taskId: string): boolean {
-    let found = false;
-    for (const { task, attempt } of this.active.values()) {
-      if (task.id !== taskId) continue;
-      attempt.stop(new TaskCancelledError(taskId));
-      found = true;
-    }
-    return found;
+  cancelLocal(taskId: string): void {
+    for (const { task, attempt } of this.active.values()) if (task.id === taskId) attempt.stop(new TaskCancelledError(taskId));
   }
 
   onApplicationBootstrap(): void {

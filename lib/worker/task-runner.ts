@@ -23,9 +23,9 @@ import { toTaskError } from './task-error.util.js';
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** Called once an attempt's outcome is fully recorded, or with the error that stopped recording it. */
-export type AttemptDone = (failed: boolean, error?: unknown) => void;
+type AttemptDone = (failed: boolean, error?: unknown) => void;
 
-export interface TaskRunnerDeps {
+interface TaskRunnerDeps {
   queue: TaskQueueStore;
   results: ResultStore;
   codec: Codec;

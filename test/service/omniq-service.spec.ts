@@ -196,6 +196,19 @@ describe('OmniQService', () => {
       await expect(t.omniq.getEvents(query as never)).rejects.toThrow(message);
     });
 
+    it('purgeHistory deletes ended tasks and events before a cutoff, never waiting tasks', async () => {
+      const ended = await t.omniq.enqueue('echo', 1);
+      await t.omniq.cancel(ended);
+      const waiting = await t.omniq.enqueue('echo', 2, { delayMs: 60_000 });
+      await expect(t.omniq.purgeHistory(new Date('nope'))).rejects.toThrow('purgeHistory(): option before = Invalid Date is invalid; expected a valid Date');
+      expect(await t.omniq.purgeHistory(new Date(Date.now() + 1_000))).toEqual({ tasks: 1, events: 3 });
+      expect(await t.omniq.getTask(ended)).toBeUndefined();
+      expect(await t.omniq.getTask(waiting)).toMatchObject({ status: 'scheduled' });
+      expect(await t.omniq.getEvents({ taskId: ended })).toEqual([]);
+      // Events go by age alone, the waiting task's `enqueued` included.
+      expect(await t.omniq.getEvents({ taskId: waiting })).toEqual([]);
+    });
+
     it('two cancels of one waiting task at once: one wins, the outcome is recorded once', async () => {
       const id = await t.omniq.enqueue('echo', 1);
       expect((await Promise.all([t.omniq.cancel(id), t.omniq.cancel(id)])).sort()).toEqual([false, true]);
