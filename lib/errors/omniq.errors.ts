@@ -5,9 +5,10 @@ export class OmniQError extends Error {
 
 export class UnknownTaskError extends OmniQError {
   override name = 'UnknownTaskError';
-  constructor(name: string, known: readonly string[]) {
+  /** @param where what named the task, when not the caller directly (e.g. `Task "report" option onSuccess`). */
+  constructor(name: string, known: readonly string[], where?: string) {
     super(
-      `Unknown task "${name}". Registered tasks: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}. ` +
+      `${where ? `${where}: unknown` : 'Unknown'} task "${name}". Registered tasks: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}. ` +
         'Register it with @Task() on a provider method, or set allowUnregisteredTasks: true when only remote workers run it.',
     );
   }

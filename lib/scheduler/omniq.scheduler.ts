@@ -64,7 +64,7 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
   async create(name: string, options: CreateScheduleOptions): Promise<ScheduleRecord> {
     const where = `createSchedule("${name}")`;
     if (typeof name !== 'string' || name === '') throw new ScheduleDefinitionError(`${where}: the name must be a non-empty string`);
-    if (!this.tasks.has(options.task) && !this.config.allowUnregisteredTasks) throw new UnknownTaskError(options.task, this.tasks.declaredNames());
+    if (!this.tasks.has(options.task) && !this.config.allowUnregisteredTasks) throw new UnknownTaskError(options.task, this.tasks.declaredNames(), where);
     const { task, ...timing } = options;
     const spec = toScheduleSpec(where, task, timing, this.codec);
     const saved = await this.upsert(name, spec, 'runtime', new Date());

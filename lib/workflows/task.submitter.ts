@@ -99,19 +99,19 @@ export class TaskSubmitter {
       throw new InvalidTaskOptionError(name, 'dependsOn', options.dependsOn, 'exactly one parent, whose result PARENT_RESULT stands for');
     }
     const { onSuccess, onFailure, ...rest } = options;
-    const callbacks = { onSuccess: this.callback(name, onSuccess), onFailure: this.callback(name, onFailure) };
+    const callbacks = { onSuccess: this.callback(name, 'onSuccess', onSuccess), onFailure: this.callback(name, 'onFailure', onFailure) };
     const handlerOptions = this.registry.get(name)?.options ?? {};
     return { ...buildNewTask(name, this.encode(name, payload, 'payload'), this.config.taskDefaults, handlerOptions, rest, now, callbacks), ...extra };
   }
 
-  private callback(name: string, callback: CallbackOptions | undefined): TaskCallback | undefined {
+  private callback(name: string, option: 'onSuccess' | 'onFailure', callback: CallbackOptions | undefined): TaskCallback | undefined {
     if (!callback) return undefined;
-    this.requireTask(callback.task);
+    this.requireTask(callback.task, `Task "${name}" option ${option}`);
     return { task: callback.task, args: callback.args === undefined ? undefined : this.encode(name, callback.args, 'callback args') };
   }
 
-  private requireTask(name: string): void {
-    if (!this.registry.has(name) && !this.config.allowUnregisteredTasks) throw new UnknownTaskError(name, this.registry.declaredNames());
+  private requireTask(name: string, where?: string): void {
+    if (!this.registry.has(name) && !this.config.allowUnregisteredTasks) throw new UnknownTaskError(name, this.registry.declaredNames(), where);
   }
 
   private encode(name: string, value: unknown, what: string): EncodedValue {

@@ -127,6 +127,7 @@ describe('OmniQScheduler', () => {
     expect((await t.omniq.getScheduleResult('hourly-cleanup'))?.value).toBe('cleaned');
     expect((await t.omniq.getSchedule('hourly-cleanup'))?.runCount).toBe(0);
     await expect(t.omniq.createSchedule('x', { task: 'no.such.task', every: 1000 })).rejects.toBeInstanceOf(UnknownTaskError);
+    await expect(t.omniq.createSchedule('x', { task: 'no.such.task', every: 1000 })).rejects.toThrow('createSchedule("x"): unknown task "no.such.task"');
     await expect(t.omniq.createSchedule('y', { task: 'cleanup', every: -1 })).rejects.toThrow('createSchedule("y"): every -1 must be');
     expect(await t.omniq.removeSchedule('hourly-cleanup')).toBe(true);
     expect(await t.omniq.getSchedule('hourly-cleanup')).toBeUndefined();

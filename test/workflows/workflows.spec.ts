@@ -230,7 +230,9 @@ describe('task workflows', () => {
     });
 
     it('a callback naming an unknown task is rejected at enqueue', async () => {
-      await expect(t.omniq.enqueue('double', 1, { onSuccess: { task: 'nope' } })).rejects.toBeInstanceOf(UnknownTaskError);
+      const rejected = t.omniq.enqueue('double', 1, { onSuccess: { task: 'nope' } });
+      await expect(rejected).rejects.toBeInstanceOf(UnknownTaskError);
+      await expect(rejected).rejects.toThrow('Task "double" option onSuccess: unknown task "nope". Registered tasks:');
       expect(await t.omniq.stats()).toEqual({});
     });
   });
