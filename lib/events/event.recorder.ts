@@ -5,6 +5,12 @@ import type { OmniQConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { TaskEvent } from '../models/event.model.js';
 import type { EventStore } from '../storage/event.store.js';
+import { describeError } from '../utils/describe-error.js';
+
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** Events held for a retry while the store fails; beyond this the oldest are given up (and reported). */
+const MAX_HELD = 100_000;
 
 export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date };
 
@@ -20,8 +26,11 @@ function complete(event: NewEvent): TaskEvent {
  * Appends lifecycle events in batches: everything recorded while one append is in flight goes in
  * the next (group commit), and each batch shares one promise rather than one per event, since a
  * busy worker records several events per task. Appends run one after another, in the order they
- * were asked for. Recording an event never fails the task it describes: a store error is logged
- * and the batch dropped.
+ * were asked for. Recording an event never fails the task it describes: when the store fails, the
+ * batch is kept (ahead of newer events) and retried with backoff, from 100 ms up to every 5 s,
+ * until it is written or the worker shuts down; only then, or past 100,000 held events, are
+ * events given up, and that is logged as an error. While events wait for a retry, a timeline
+ * read meanwhile lacks them.
  */
 @Injectable()
 export class EventRecorder {
@@ -29,6 +38,10 @@ export class EventRecorder {
   private buffer: TaskEvent[] = [];
   private nextFlush: Promise<void> | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = 0;
+  /** Set by drain() at shutdown: from then on a failed append is reported as lost, not retried. */
+  private final = false;
 
   constructor(
     @Inject(OMNIQ_EVENT_STORE) private readonly store: EventStore,
@@ -52,10 +65,13 @@ export class EventRecorder {
     return this.appendBuffered(events.map(complete));
   }
 
-  /** Resolves once every event recorded so far is written. */
+  /** Resolves once every event recorded so far is written, or reported lost after one last try. */
   async drain(): Promise<void> {
+    this.final = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     while (this.nextFlush) await this.nextFlush;
-    await this.inFlight;
+    await this.appendBuffered([]);
   }
 
   private async flush(): Promise<void> {
@@ -69,20 +85,36 @@ export class EventRecorder {
   private appendBuffered(events: TaskEvent[]): Promise<void> {
     // Never rejects (a logger that throws included), or every later append would be skipped.
     this.inFlight = this.inFlight.then(async () => {
+      // While a retry is pending the store is failing: newer events wait behind the held ones.
+      if (this.retryTimer !== undefined) return void this.buffer.push(...events);
       const batch = this.buffer.length === 0 ? events : this.buffer.concat(events);
       this.buffer = [];
       if (batch.length === 0) return;
       try {
         await this.store.append(batch);
+        this.retryDelayMs = 0;
       } catch (error) {
-        this.reportLoss(batch, error);
+        this.holdForRetry(batch, error);
       }
     }).catch(() => undefined);
     return this.inFlight;
   }
 
+  /** Puts a failed batch back ahead of newer events and schedules a retry (or reports it lost at shutdown). */
+  private holdForRetry(batch: TaskEvent[], error: unknown): void {
+    if (this.final) return this.reportLoss(batch, error);
+    this.buffer = batch.concat(this.buffer);
+    if (this.buffer.length > MAX_HELD) this.reportLoss(this.buffer.splice(0, this.buffer.length - MAX_HELD), error);
+    this.retryDelayMs = Math.min(RETRY_MAX_MS, this.retryDelayMs === 0 ? RETRY_FIRST_MS : this.retryDelayMs * 2);
+    this.logger.warn(`Could not record ${batch.length} event(s): ${describeError(error)}; retrying in ${this.retryDelayMs} ms`);
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.appendBuffered([]);
+    }, this.retryDelayMs);
+  }
+
   private reportLoss(events: readonly TaskEvent[], error: unknown): void {
     const first = events[0]!;
-    this.logger.error(`Could not record ${events.length} event(s) (first: ${first.type} of task ${first.taskId ?? '-'}): ${String(error)}`);
+    this.logger.error(`Lost ${events.length} event(s) (first: ${first.type} of task ${first.taskId ?? '-'}): ${describeError(error)}`);
   }
 }
