@@ -1,5 +1,6 @@
 import { LOG_LEVELS, type LogLevel } from '@nestjs/common';
-import { OmniQError, formatValue } from '../errors/omniq.errors.js';
+import { OmniQError } from '../errors/omniq.errors.js';
+import { formatValue } from '../utils/format-value.js';
 import { BackendUrlError, backendFor } from '../backends/backend.registry.js';
 import { BACKEND_TYPES, type Setting, type SettingType } from './config.schema.js';
 import { parseDuration } from './duration.js';

@@ -1,3 +1,5 @@
+import { formatValue } from '../utils/format-value.js';
+
 /** Base class of the errors OmniQ's API throws for bad input or an impossible request. */
 export class OmniQError extends Error {
   override name = 'OmniQError';
@@ -51,16 +53,6 @@ export class OmniQShutdownError extends OmniQError {
   }
 }
 
-export function formatValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
-  if (typeof value === 'bigint') return `${value}n`;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
 
 export class ScheduleDefinitionError extends OmniQError {
   override name = 'ScheduleDefinitionError';

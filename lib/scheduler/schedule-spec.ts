@@ -4,7 +4,8 @@ import type { Codec } from '../serialization/codec.js';
 import type { ScheduleSpec } from '../models/schedule.model.js';
 import type { ScheduledOptions } from '../interfaces/scheduled-options.interface.js';
 import { parseDuration } from '../config/duration.js';
-import { ScheduleDefinitionError, formatValue } from '../errors/omniq.errors.js';
+import { ScheduleDefinitionError } from '../errors/omniq.errors.js';
+import { formatValue } from '../utils/format-value.js';
 
 const KNOWN = new Set(['cron', 'tz', 'every', 'at', 'name', 'queue', 'priority', 'payload', 'maxRuns', 'startAt', 'endAt', 'missed', 'overlap', 'task']);
 
