@@ -24,6 +24,7 @@ export * from './errors/store.errors.js';
 export * from './serialization/index.js';
 export { MemoryTaskQueueStore, MemoryResultStore, MemoryEventStore } from './backends/memory/index.js';
 export { sqliteStoresFromDataSource, type SqliteStores } from './backends/sqlite/index.js';
+export { CorruptFileError, FileBackendConfigError } from './backends/file/index.js';
 export { BackendUrlError, type Backend, type BackendContext } from './backends/backend.registry.js';
 export { resolveConfig, type OmniQConfig, type LoggingConfig } from './config/omniq-config.js';
 export { createLogger, OmniQLogger } from './config/omniq-logger.js';

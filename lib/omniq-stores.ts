@@ -6,7 +6,7 @@ import type { ResultStore } from './storage/result.store.js';
 import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { backendFor, type Backend, type BackendContext } from './backends/backend.registry.js';
 import { SharedResources } from './backends/shared-resources.js';
-import { OmniQConfigError } from './config/config.validation.js';
+import { createLogger } from './config/omniq-logger.js';
 
 interface Closeable {
   close(): Promise<void>;
@@ -36,7 +36,8 @@ export class OmniQStores {
     const specs = { taskQueue: config.taskQueue, resultStore: config.resultStore, eventStore: config.eventStore };
     const backends = new Map<string, Backend>();
     for (const [option, spec] of Object.entries(specs)) if (typeof spec === 'string') backends.set(option, backendFor(option, spec));
-    checkStorageOptions(config.storageOptions, [...backends.values()]);
+    const unread = unreadStorageOptions(config.storageOptions, [...backends.values()]);
+    if (unread) createLogger('OmniQ', config.logging).warn(unread);
     const owned: Closeable[] = [];
     const open = async <S extends Closeable>(
       option: keyof typeof specs,
@@ -69,11 +70,15 @@ export class OmniQStores {
   }
 }
 
-/** A storage option no backend in use reads would be silently ignored: refuse it instead. */
-function checkStorageOptions(options: Readonly<Record<string, unknown>>, backends: readonly Backend[]): void {
+/**
+ * A storage option no backend in use reads has no effect. It is a warning, not an error, for the
+ * reason inert worker settings are: one environment file often serves several deployments (and
+ * OmniQ implementations) whose backends differ.
+ */
+function unreadStorageOptions(options: Readonly<Record<string, unknown>>, backends: readonly Backend[]): string | undefined {
   const read = new Set(backends.flatMap((backend) => backend.storageOptions));
   const unread = Object.keys(options).filter((key) => !read.has(key));
-  if (unread.length === 0) return;
+  if (unread.length === 0) return undefined;
   const known = read.size === 0 ? 'the backends in use read no storage options' : `the backends in use read: ${[...read].join(', ')}`;
-  throw new OmniQConfigError(unread.map((key) => ({ where: `storageOptions.${key}`, value: options[key], problem: `no backend in use reads it (${known})` })));
+  return `storageOptions ${unread.join(', ')} have no effect: no backend in use reads them (${known})`;
 }

@@ -112,6 +112,10 @@ export class OmniQService {
   /** Tasks by queue / status / name, oldest first, with paging. */
   async listTasks(filter: TaskListFilter = {}): Promise<Page<Task>> {
     validateTaskListFilter(filter);
+    return this.page(filter);
+  }
+
+  private async page(filter: TaskListFilter): Promise<Page<Task>> {
     const page = await this.queue.list(filter);
     return { ...page, items: page.items.map((r) => this.decodeTask(r)) };
   }
@@ -168,8 +172,10 @@ export class OmniQService {
   }
 
   /** Every failed task of a queue (dead letters), oldest first, with error and stack in `lastError`. */
-  listDeadLetters(queue: string, page: Pick<TaskListFilter, 'offset' | 'limit'> = {}): Promise<Page<Task>> {
-    return this.listTasks({ ...page, queue, status: 'failed' });
+  async listDeadLetters(queue: string, page: Pick<TaskListFilter, 'offset' | 'limit'> = {}): Promise<Page<Task>> {
+    const filter: TaskListFilter = { ...page, queue, status: 'failed' };
+    validateTaskListFilter(filter, 'listDeadLetters');
+    return this.page(filter);
   }
 
   /** Sends every failed task of a queue back, attempts reset. Returns how many. */

@@ -23,7 +23,7 @@ export interface BackendContext {
  * method gets the whole URL as written, so file paths need no URL decoding.
  */
 export interface Backend {
-  /** The `storageOptions` keys it reads; a key no backend in use reads fails the bootstrap. */
+  /** The `storageOptions` keys it reads; a key no backend in use reads is warned about at startup. */
   readonly storageOptions: readonly string[];
   createTaskQueue(url: string, context: BackendContext): Promise<TaskQueueStore>;
   createResultStore(url: string, context: BackendContext): Promise<ResultStore>;

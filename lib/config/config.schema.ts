@@ -67,7 +67,7 @@ export const SETTINGS: readonly Setting[] = [
     type: { kind: 'store', instances: true },
     doc: 'Overrides `backend` for events; the module options may pass a store instance.',
   },
-  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend; a key no backend in use reads fails the bootstrap (the built-in backends read none).' },
+  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend; a key no backend in use reads is logged as a warning at startup (the built-in backends read none).' },
   {
     key: 'logging.level',
     env: 'OMNIQ_LOG_LEVEL',

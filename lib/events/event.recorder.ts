@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { newUuid } from '../utils/uuid.js';
 import { OMNIQ_CONFIG, OMNIQ_EVENT_STORE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
@@ -33,14 +33,14 @@ function complete(event: NewEvent): TaskEvent {
  * read meanwhile lacks them.
  */
 @Injectable()
-export class EventRecorder {
+export class EventRecorder implements BeforeApplicationShutdown {
   private readonly logger: OmniQLogger;
   private buffer: TaskEvent[] = [];
   private nextFlush: Promise<void> | undefined;
   private inFlight: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = 0;
-  /** Set by drain() at shutdown: from then on a failed append is reported as lost, not retried. */
+  /** Set at application shutdown: from then on a failed append is reported as lost, not retried. */
   private final = false;
 
   constructor(
@@ -50,7 +50,7 @@ export class EventRecorder {
     this.logger = createLogger('OmniQEvents', config.logging);
   }
 
-  /** Queues the event; the promise settles once its batch is written (or its loss logged). */
+  /** Queues the event; the promise settles once its batch was tried (written, or held for a retry and the failure logged). */
   record(event: NewEvent): Promise<void> {
     this.buffer.push(complete(event));
     return (this.nextFlush ??= this.flush());
@@ -65,12 +65,18 @@ export class EventRecorder {
     return this.appendBuffered(events.map(complete));
   }
 
-  /** Resolves once every event recorded so far is written, or reported lost after one last try. */
+  /** Resolves once every event recorded so far was tried (events held for a retry stay held). */
   async drain(): Promise<void> {
+    while (this.nextFlush) await this.nextFlush;
+    await this.inFlight;
+  }
+
+  /** At shutdown held events get one last try; after it, nothing is held and no retry is pending. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.final = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    while (this.nextFlush) await this.nextFlush;
+    await this.drain();
     await this.appendBuffered([]);
   }
 
@@ -106,11 +112,11 @@ export class EventRecorder {
     this.buffer = batch.concat(this.buffer);
     if (this.buffer.length > MAX_HELD) this.reportLoss(this.buffer.splice(0, this.buffer.length - MAX_HELD), error);
     this.retryDelayMs = Math.min(RETRY_MAX_MS, this.retryDelayMs === 0 ? RETRY_FIRST_MS : this.retryDelayMs * 2);
-    this.logger.warn(`Could not record ${batch.length} event(s): ${describeError(error)}; retrying in ${this.retryDelayMs} ms`);
     this.retryTimer ??= setTimeout(() => {
       this.retryTimer = undefined;
       void this.appendBuffered([]);
     }, this.retryDelayMs);
+    this.logger.warn(`Could not record ${batch.length} event(s): ${describeError(error)}; retrying in ${this.retryDelayMs} ms`);
   }
 
   private reportLoss(events: readonly TaskEvent[], error: unknown): void {

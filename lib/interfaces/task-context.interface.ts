@@ -5,7 +5,8 @@ import type { TaskError, TaskStatus } from '../models/task.model.js';
 export interface ParentOutcome {
   taskId: string;
   name: string;
-  status: TaskStatus;
+  /** How the parent ended; `unknown` when its record and its result were both purged (`purgeHistory`). */
+  status: TaskStatus | 'unknown';
   /** The parent's stored result value (when it stored one). */
   value?: unknown;
   error?: TaskError;

@@ -29,7 +29,8 @@ const TASK_LIST_RULES: Readonly<Record<keyof TaskListFilter, Rule>> = {
   name: { check: nonEmptyString, expected: 'a task name' },
   status: { check: (v) => STATUS.check(v) || (Array.isArray(v) && v.length > 0 && v.every(STATUS.check)), expected: STATUS.expected },
   offset: { check: integerAtLeast(0), expected: 'an integer >= 0' },
-  limit: { check: integerAtLeast(1), expected: 'an integer >= 1' },
+  // 0 asks for the total alone.
+  limit: { check: integerAtLeast(0), expected: 'an integer >= 0' },
 };
 
 const EVENT_QUERY_RULES: Readonly<Record<keyof EventQuery, Rule>> = {
@@ -60,8 +61,9 @@ function validate(method: string, query: object, rules: Readonly<Record<string, 
   }
 }
 
-export function validateTaskListFilter(filter: TaskListFilter): void {
-  validate('listTasks', filter, TASK_LIST_RULES);
+/** @param method the public method the filter came through, for the message. */
+export function validateTaskListFilter(filter: TaskListFilter, method = 'listTasks'): void {
+  validate(method, filter, TASK_LIST_RULES);
 }
 
 export function validateEventQuery(query: EventQuery): void {

@@ -7,8 +7,9 @@ import { describeError } from '../utils/describe-error.js';
 
 /**
  * How one attempt ends, written in an order that loses nothing and reads consistently: the event
- * first (once `waitForResult` resolves the timeline is complete), then the result (a crash after
- * it only means the task runs again), then the lease settlement.
+ * first (once `waitForResult` resolves the timeline is complete, unless the event store is failing
+ * and the recorder holds the event for a retry), then the result (a crash after it only means the
+ * task runs again), then the lease settlement.
  */
 export interface Completion {
   event?: NewEvent;

@@ -87,7 +87,7 @@ export class TaskSubmitter {
       return await this.queue.enqueue(tasks);
     } catch (error) {
       const task = error instanceof DuplicateTaskIdError ? tasks.find((t) => t.id === error.taskId) : undefined;
-      if (task) throw new InvalidTaskOptionError(task.name, 'id', task.id, 'an id no stored task has (task ids are never reused)');
+      if (task) throw new InvalidTaskOptionError(task.name, 'id', task.id, 'an id no stored task has');
       throw error;
     }
   }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OMNIQ_CODEC, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { Codec } from '../serialization/codec.js';
 import type { ResultStatus } from '../models/result.model.js';
-import type { TaskError, TaskRecord } from '../models/task.model.js';
+import type { TaskError, TaskRecord, TaskStatus } from '../models/task.model.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { ParentOutcome } from '../interfaces/task-context.interface.js';
@@ -11,6 +11,15 @@ import { DependencyCascade } from './dependency-cascade.js';
 import { TaskSubmitter } from './task.submitter.js';
 
 /** What the worker does around a handler for workflows: parents' outcomes in, callbacks and cascades out. */
+/** The status a task ended with, given its result's status. */
+const TASK_STATUS_OF_RESULT: Readonly<Record<ResultStatus, TaskStatus>> = {
+  success: 'success',
+  failed: 'failed',
+  timeout: 'failed',
+  cancelled: 'cancelled',
+  expired: 'expired',
+};
+
 @Injectable()
 export class WorkflowHooks {
   private readonly logger = new Logger('OmniQWorkflows');
@@ -28,7 +37,9 @@ export class WorkflowHooks {
     return Promise.all(
       task.dependsOn.map(async (id): Promise<ParentOutcome> => {
         const [parent, result] = await Promise.all([this.queue.get(id), this.results.get(id)]);
-        const outcome: ParentOutcome = { taskId: id, name: parent?.name ?? result?.taskName ?? 'unknown', status: parent?.status ?? 'success' };
+        // A parent purged by purgeHistory() is known by its result, if that is still stored.
+        const status = parent?.status ?? (result ? TASK_STATUS_OF_RESULT[result.status] : 'unknown');
+        const outcome: ParentOutcome = { taskId: id, name: parent?.name ?? result?.taskName ?? 'unknown', status };
         if (result?.value !== undefined) outcome.value = this.codec.decode(result.value, `result of task ${id}`);
         const error = result?.error ?? parent?.lastError;
         if (error && outcome.status !== 'success') outcome.error = error;

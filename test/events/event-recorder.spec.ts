@@ -15,7 +15,7 @@ class EchoTasks {
 class FlakyEventStore extends MemoryEventStore {
   appends = 0;
 
-  constructor(private failures: number) {
+  constructor(public failures: number) {
     super();
   }
 
@@ -40,6 +40,16 @@ describe('EventRecorder', () => {
     expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'started', 'completed']);
     // Two failed tries, then one write of everything held: events that arrived meanwhile waited instead of hammering the store.
     expect(eventStore.appends).toBe(3);
+  });
+
+  it('keeps retrying while the app runs, also after the worker alone was closed', async () => {
+    const eventStore = new FlakyEventStore(0);
+    t = await createTestApp({ taskQueue: 'memory://', resultStore: 'memory://', eventStore }, [EchoTasks]);
+    await t.worker.close();
+    eventStore.failures = 1;
+    const written = nextEvents(t.omniq, 1, (e) => e.type === 'enqueued');
+    const id = await t.omniq.enqueue('echo', 1);
+    expect((await written)[0]?.taskId).toBe(id);
   });
 
   it('gives held events one last try at shutdown and leaves no retry pending', async () => {

@@ -182,10 +182,16 @@ describe('OmniQService', () => {
 
     it.each([
       [{ status: 'faild' }, 'listTasks(): option status = "faild" is invalid; expected a task status (pending'],
-      [{ limit: -1 }, 'listTasks(): option limit = -1 is invalid; expected an integer >= 1'],
+      [{ limit: -1 }, 'listTasks(): option limit = -1 is invalid; expected an integer >= 0'],
       [{ queu: 'mail' }, 'listTasks(): option queu = "mail" is invalid; expected one of queue, name, status, offset, limit'],
     ])('listTasks rejects a bad filter %j, naming the option', async (filter, message) => {
       await expect(t.omniq.listTasks(filter as never)).rejects.toThrow(message);
+    });
+
+    it('listTasks with limit 0 gives the total alone; listDeadLetters names itself in errors', async () => {
+      await t.omniq.enqueue('echo', 1);
+      expect(await t.omniq.listTasks({ limit: 0 })).toEqual({ items: [], total: 1, offset: 0, limit: 0 });
+      await expect(t.omniq.listDeadLetters('')).rejects.toThrow('listDeadLetters(): option queue = "" is invalid; expected a queue name');
     });
 
     it.each([

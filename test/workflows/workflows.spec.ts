@@ -9,6 +9,7 @@ const seen = {
   callbacks: [] as unknown[],
   cancelReason: undefined as unknown,
   started: deferred(),
+  gate: deferred(),
   longRuns: 0,
 };
 
@@ -35,6 +36,12 @@ class FlowTasks {
     return 'inspected';
   }
 
+  @Task('gate')
+  async gate(): Promise<string> {
+    await seen.gate.promise;
+    return 'open';
+  }
+
   @Task('callback')
   callback(payload: unknown): void {
     seen.callbacks.push(payload);
@@ -56,7 +63,7 @@ class FlowTasks {
 describe('task workflows', () => {
   let t: TestApp;
   beforeEach(async () => {
-    Object.assign(seen, { parents: [], callbacks: [], cancelReason: undefined, started: deferred(), longRuns: 0 });
+    Object.assign(seen, { parents: [], callbacks: [], cancelReason: undefined, started: deferred(), gate: deferred(), longRuns: 0 });
     t = await createTestApp({ backend: 'memory://', worker: { pollIntervalMs: 20, queues: ['default', 'mail'] } }, [FlowTasks]);
   });
   afterEach(() => t.close());
@@ -145,6 +152,22 @@ describe('task workflows', () => {
       expect((await t.omniq.waitForResult(child)).status).toBe('success');
       expect(seen.parents[0]!.map((p) => p.status)).toEqual(['success', 'failed']);
       expect(seen.parents[0]![1]!.error?.message).toBe('exploded');
+    });
+
+    it('reports a parent purged by purgeHistory() by its stored result, not as a success', async () => {
+      const [bad, gate] = await t.omniq.enqueueMany([
+        { name: 'explode', payload: null },
+        { name: 'gate', payload: null },
+      ]);
+      const child = await t.omniq.enqueue('inspect', null, { dependsOn: [bad!, gate!], onParentFailure: 'run' });
+      expect((await t.omniq.waitForResult(bad!)).status).toBe('failed');
+      expect((await t.omniq.purgeHistory(new Date(Date.now() + 1_000))).tasks).toBe(1);
+      seen.gate.resolve();
+      expect((await t.omniq.waitForResult(child)).status).toBe('success');
+      expect(seen.parents[0]).toEqual([
+        { taskId: bad, name: 'explode', status: 'failed', error: expect.objectContaining({ message: 'exploded' }) },
+        { taskId: gate, name: 'gate', status: 'success', value: 'open' },
+      ]);
     });
 
     it('rejects a dependency on an unknown id and a cycle, enqueueing nothing', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, open, rename, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
@@ -97,7 +97,15 @@ export class FileEventStore implements EventStore {
         this.logCreated = true;
       }
       assertHeld();
-      await appendFile(this.path, lines);
+      const { size } = await stat(this.path);
+      try {
+        await appendFile(this.path, lines);
+      } catch (error) {
+        // A batch is all or nothing: lines written before the failure (a full disk) are cut off
+        // again, or the caller's retry of the batch would store them twice.
+        await truncate(this.path, size).catch(() => undefined);
+        throw error;
+      }
     });
     for (const event of events) this.appended.next(copyEvent(event));
   }
