@@ -11,7 +11,7 @@ import type { ResultStore } from './storage/result.store.js';
 import type { Page, TaskListFilter, TaskQueueStore } from './storage/task-queue.store.js';
 import type { TaskId, TaskPayload, TaskResultValue } from './types/task-map.types.js';
 import { newUuid } from './utils/uuid.js';
-import { InvalidQueryError, OmniQError } from './errors/omniq.errors.js';
+import { OmniQError } from './errors/omniq.errors.js';
 import { EventRecorder } from './events/event.recorder.js';
 import { PARENT_RESULT } from './serialization/parent-result.js';
 import { TaskSubmitter } from './workflows/task.submitter.js';
@@ -22,7 +22,7 @@ import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
 import type { CreateScheduleOptions } from './interfaces/scheduled-options.interface.js';
-import { validateEventQuery, validateTaskListFilter } from './utils/query.validation.js';
+import { validateEventQuery, validatePurgeCutoff, validateTaskListFilter } from './utils/query.validation.js';
 
 export interface EnqueueItem<N extends string = string> {
   name: N;
@@ -227,7 +227,7 @@ export class OmniQService {
    * called, e.g. from a nightly `@Scheduled()` task.
    */
   async purgeHistory(before: Date): Promise<{ tasks: number; events: number }> {
-    if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new InvalidQueryError('purgeHistory', 'before', before, 'a valid Date');
+    validatePurgeCutoff(before);
     return { tasks: await this.queue.purgeFinished(before), events: await this.events.purgeOlderThan(before) };
   }
 

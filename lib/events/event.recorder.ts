@@ -28,7 +28,7 @@ function complete(event: NewEvent): TaskEvent {
  * busy worker records several events per task. Appends run one after another, in the order they
  * were asked for. Recording an event never fails the task it describes: when the store fails, the
  * batch is kept (ahead of newer events) and retried with backoff, from 100 ms up to every 5 s,
- * until it is written or the worker shuts down; only then, or past 100,000 held events, are
+ * until it is written or the application shuts down; only then, or past 100,000 held events, are
  * events given up, and that is logged as an error. While events wait for a retry, a timeline
  * read meanwhile lacks them.
  */

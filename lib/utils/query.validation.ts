@@ -69,3 +69,7 @@ export function validateTaskListFilter(filter: TaskListFilter, method = 'listTas
 export function validateEventQuery(query: EventQuery): void {
   validate('getEvents', query, EVENT_QUERY_RULES);
 }
+
+export function validatePurgeCutoff(before: Date): void {
+  if (!validDate(before)) throw new InvalidQueryError('purgeHistory', 'before', before, 'a valid Date');
+}
