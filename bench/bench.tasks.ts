@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Task } from '../lib/index.js';
+import { Task, type TaskContext } from '../lib/index.js';
 
 /** Handlers the benchmark drives: a no-op whose calls it counts, and a probe that timestamps its start. */
 @Injectable()
@@ -24,6 +24,17 @@ export class BenchTasks {
   @Task('bench.noop', { maxRetries: 0 })
   noop(): void {
     if (++this.runs === this.target) this.allRan();
+  }
+
+  @Task('bench.echo', { maxRetries: 0 })
+  echo(payload: unknown): unknown {
+    return payload;
+  }
+
+  /** Runs until cancelled. */
+  @Task('bench.hold', { maxRetries: 0 })
+  hold(_: unknown, ctx: TaskContext): Promise<never> {
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
   }
 
   @Task('bench.probe', { maxRetries: 0 })

@@ -6,6 +6,7 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { OmniQModule, OmniQService, OmniQWorker, type OmniQModuleOptions } from '../lib/index.js';
 import { BenchTasks } from './bench.tasks.js';
+import { crossProcessLatency } from './cross-process.js';
 
 /**
  * `npm run bench [-- backend ...]`: throughput and latency per backend, printed as a table.
@@ -19,16 +20,20 @@ const LATENCY_SAMPLES = 200;
 const SLOW_DRAIN_MS = 15_000;
 /** Drain figures that are a single run (or two) rather than a median of 3. */
 const singleRuns: string[] = [];
+/** Rows of the two-process table. */
+const crossRows: Record<string, string>[] = [];
 
 interface BackendUnderTest {
   name: string;
   url: (dir: string) => string;
+  /** Whether several processes share its storage (the cross-process rows), and whether it notifies them. */
+  crossProcess?: { notifies: boolean };
 }
 
 const BACKENDS: BackendUnderTest[] = [
   { name: 'memory', url: () => 'memory://' },
-  { name: 'sqlite', url: (dir) => `sqlite://${join(dir, 'bench.db')}` },
-  { name: 'file', url: (dir) => `file://${dir}` },
+  { name: 'sqlite', url: (dir) => `sqlite://${join(dir, 'bench.db')}`, crossProcess: { notifies: true } },
+  { name: 'file', url: (dir) => `file://${dir}`, crossProcess: { notifies: false } },
 ];
 
 async function boot(backend: string, concurrency: number, enabled: boolean): Promise<INestApplicationContext> {
@@ -142,6 +147,16 @@ async function benchBackend(backend: BackendUnderTest): Promise<Record<string, s
   row['latency p50 ms'] = p50.toFixed(2);
   row['latency p99 ms'] = p99.toFixed(2);
   row['RSS MB'] = rss;
+  if (backend.crossProcess) {
+    const cross = await run((url) => crossProcessLatency(url, backend.crossProcess!.notifies));
+    crossRows.push({
+      backend: backend.name,
+      'waitForResult p50 ms': cross.resultP50.toFixed(2),
+      'waitForResult p99 ms': cross.resultP99.toFixed(2),
+      'cancel p50 ms': cross.cancelP50.toFixed(2),
+      'cancel p99 ms': cross.cancelP99.toFixed(2),
+    });
+  }
   return row;
 }
 
@@ -157,6 +172,10 @@ async function main(): Promise<void> {
     `Node ${process.version}; drain of ${DRAIN_TASKS} no-op tasks with results and events stored (median of 3); enqueue 1-by-1 over ${ONE_BY_ONE} (median of 3), batches of 1,000 over ${BATCHED} (median of 3)`,
   );
   console.table(rows);
+  if (crossRows.length > 0) {
+    console.log('Two processes on one store: enqueue → waitForResult, and cancel() → cancelled, the task run by the other process (100 samples each)');
+    console.table(crossRows);
+  }
   if (singleRuns.length > 0) console.log(`Drains too slow to repeat (fewer than 3 runs, median of those): ${singleRuns.join(', ')}`);
 }
 

@@ -15,7 +15,9 @@ import { OmniQWorker } from './worker/omniq.worker.js';
 import { ScheduleRegistry } from './scheduler/schedule.registry.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import { TaskSubmitter } from './workflows/task.submitter.js';
-import { DependencyCascade } from './workflows/dependency-cascade.js';
+import { StoreOutcomes } from './workflows/store-outcomes.js';
+import { TaskAdmin } from './admin/task.admin.js';
+import { OmniQMaintenance } from './maintenance/omniq.maintenance.js';
 import { WorkflowHooks } from './workflows/workflow-hooks.js';
 
 const providers: Provider[] = [
@@ -34,7 +36,9 @@ const providers: Provider[] = [
   ScheduleRegistry,
   OmniQScheduler,
   TaskSubmitter,
-  DependencyCascade,
+  StoreOutcomes,
+  TaskAdmin,
+  OmniQMaintenance,
   WorkflowHooks,
 ];
 
@@ -45,7 +49,19 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [OmniQService, OmniQWorker, OmniQScheduler, OMNIQ_TASK_QUEUE, OMNIQ_RESULT_STORE, OMNIQ_EVENT_STORE, OMNIQ_CONFIG],
+  exports: [
+    OmniQService,
+    OmniQWorker,
+    OmniQScheduler,
+    OmniQMaintenance,
+    TaskRegistry,
+    OMNIQ_TASK_QUEUE,
+    OMNIQ_RESULT_STORE,
+    OMNIQ_EVENT_STORE,
+    OMNIQ_CONFIG,
+    OMNIQ_CODEC,
+    OMNIQ_MODULE_OPTIONS,
+  ],
 })
 export class OmniQModule extends OmniQConfigurableModule implements OnApplicationShutdown {
   constructor(private readonly stores: OmniQStores) {

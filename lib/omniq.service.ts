@@ -5,19 +5,19 @@ import type { Codec } from './serialization/codec.js';
 import type { EnqueueOptions } from './interfaces/task-options.interface.js';
 import type { TaskEvent } from './models/event.model.js';
 import type { ResultRecord, TaskResult } from './models/result.model.js';
-import { FINAL_TASK_STATUSES, type Task, type TaskRecord, type TaskStatus } from './models/task.model.js';
+import type { Task, TaskRecord, TaskStatus } from './models/task.model.js';
 import type { EventQuery, EventStore } from './storage/event.store.js';
 import type { ResultStore } from './storage/result.store.js';
-import type { Page, TaskListFilter, TaskQueueStore } from './storage/task-queue.store.js';
+import type { Page, TaskListFilter, TaskQueueStore, TaskSelector } from './storage/task-queue.store.js';
 import type { TaskId, TaskPayload, TaskResultValue } from './types/task-map.types.js';
 import { newUuid } from './utils/uuid.js';
 import { OmniQError } from './errors/omniq.errors.js';
-import { EventRecorder } from './events/event.recorder.js';
 import { PARENT_RESULT } from './serialization/parent-result.js';
 import { TaskSubmitter } from './workflows/task.submitter.js';
-import { DependencyCascade } from './workflows/dependency-cascade.js';
+import { TaskAdmin } from './admin/task.admin.js';
+import { OmniQStores } from './omniq-stores.js';
+import { StoreOutcomes } from './workflows/store-outcomes.js';
 import { GROUP_TASK, type GroupResult } from './workflows/group.task.js';
-import { OmniQWorker } from './worker/omniq.worker.js';
 import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
@@ -47,12 +47,12 @@ export class OmniQService {
     @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
     @Inject(OMNIQ_EVENT_STORE) private readonly events: EventStore,
     @Inject(OMNIQ_CODEC) private readonly codec: Codec,
-    private readonly recorder: EventRecorder,
     private readonly waiter: ResultWaiter,
     private readonly scheduler: OmniQScheduler,
     private readonly submitter: TaskSubmitter,
-    private readonly cascade: DependencyCascade,
-    private readonly worker: OmniQWorker,
+    private readonly admin: TaskAdmin,
+    private readonly stores: OmniQStores,
+    private readonly outcomes: StoreOutcomes,
   ) {}
 
   /** Enqueues one task and returns its id (or, with a live idempotency `key`, the existing task's id). */
@@ -103,13 +103,18 @@ export class OmniQService {
     return submitted[submitted.length - 1]! as TaskId<GroupResult>;
   }
 
+  /** The tasks with these ids, in order, payloads decoded (undefined for an unknown id), in one store round trip. */
+  async getTasks<P = unknown>(ids: readonly string[]): Promise<(Task<P> | undefined)[]> {
+    return (await this.queue.getMany(ids)).map((record) => record && this.decodeTask<P>(record));
+  }
+
   /** The task with its payload decoded, or undefined for an unknown id. */
   async getTask<P = unknown>(id: string): Promise<Task<P> | undefined> {
     const record = await this.queue.get(id);
     return record && this.decodeTask<P>(record);
   }
 
-  /** Tasks by queue / status / name, oldest first, with paging. */
+  /** Tasks by queue / status / name, oldest first, with paging: `offset`, or `after` a page's `nextCursor` (stable while tasks come and go). */
   async listTasks(filter: TaskListFilter = {}): Promise<Page<Task>> {
     validateTaskListFilter(filter);
     return this.page(filter);
@@ -137,59 +142,64 @@ export class OmniQService {
 
   /**
    * Cancels a task. A waiting one never runs; a running one has its AbortSignal fired (with
-   * TaskCancelledError) by the worker holding it, in this process at once and in others within
-   * their poll interval. Either way it ends `cancelled`, with a cancelled result, and dependents
-   * that needed it are cancelled too. Returns false for an unknown or already finished task.
+   * TaskCancelledError) by the worker holding it, in whatever process, within milliseconds where
+   * the store notifies across processes (else within that worker's poll interval). Either way it
+   * ends `cancelled`, with a cancelled result, and the dependents that needed it are cancelled in
+   * the same step. Returns false for an unknown or already finished task, or one whose
+   * cancellation was already requested.
    */
-  async cancel(id: string): Promise<boolean> {
-    const before = await this.queue.get(id);
-    if (!before || FINAL_TASK_STATUSES.includes(before.status)) return false;
-    const outcome = await this.queue.cancel(id, { name: 'TaskCancelledError', message: 'Cancelled by request' });
-    const after = outcome?.task;
-    // Only the call that cancelled a waiting task records its outcome (another process may have cancelled it at the same moment).
-    if (after?.status === 'cancelled') {
-      if (!outcome!.changed) return false;
-      await this.cascade.endedUnrun(after);
-      return true;
-    }
-    if (after?.status !== 'running' || !after.cancelRequestedAt) return false;
-    this.worker.cancelLocal(id);
-    return true;
+  cancel(id: string): Promise<boolean> {
+    return this.admin.cancel(id);
+  }
+
+  /** `cancel()` for every live task matching the selector (queue, status, name); returns how many it cancelled or asked to stop. */
+  cancelWhere(selector: TaskSelector): Promise<number> {
+    return this.admin.cancelWhere(selector);
   }
 
   /**
-   * Sends a failed, cancelled or expired task back to the queue with its attempts reset. Its old
-   * result is deleted so `waitForResult` waits for the new outcome. Returns false otherwise.
+   * Sends a failed, cancelled or expired task back to the queue with its attempts reset, and with
+   * it the dependents its end had cancelled. Their old results are deleted so `waitForResult`
+   * waits for the new outcomes. Returns false otherwise.
    */
-  async retry(id: string): Promise<boolean> {
-    const before = await this.queue.get(id);
-    if (!before || !['failed', 'cancelled', 'expired'].includes(before.status)) return false;
-    await this.results.delete(id);
-    const after = await this.queue.requeue(id);
-    if (!after || after.status !== 'pending') return false;
-    await this.recorder.record({ type: 'enqueued', taskId: id, taskName: after.name, queue: after.queue, message: 'Retried by request' });
-    return true;
+  retry(id: string): Promise<boolean> {
+    return this.admin.retry(id);
+  }
+
+  /** `retry()` for every failed, cancelled or expired task matching the selector; returns how many. */
+  retryWhere(selector: TaskSelector): Promise<number> {
+    return this.admin.retryWhere(selector);
   }
 
   /** Every failed task of a queue (dead letters), oldest first, with error and stack in `lastError`. */
-  async listDeadLetters(queue: string, page: Pick<TaskListFilter, 'offset' | 'limit'> = {}): Promise<Page<Task>> {
+  async listDeadLetters(queue: string, page: Pick<TaskListFilter, 'offset' | 'limit' | 'after'> = {}): Promise<Page<Task>> {
     const filter: TaskListFilter = { ...page, queue, status: 'failed' };
     validateTaskListFilter(filter, 'listDeadLetters');
     return this.page(filter);
   }
 
   /** Sends every failed task of a queue back, attempts reset. Returns how many. */
-  async retryAll(queue: string): Promise<number> {
-    // The ids are taken first: a retried task that fails again at once must not be retried twice.
-    const ids: string[] = [];
-    for (let offset = 0; ; offset += 500) {
-      const page = await this.queue.list({ queue, status: 'failed', offset, limit: 500 });
-      ids.push(...page.items.map((task) => task.id));
-      if (offset + page.items.length >= page.total) break;
-    }
-    let retried = 0;
-    for (const id of ids) if (await this.retry(id)) retried++;
-    return retried;
+  retryAll(queue: string): Promise<number> {
+    return this.admin.retryWhere({ queue, status: 'failed' });
+  }
+
+  /**
+   * Stops workers everywhere from starting tasks of this queue until `resumeQueue()`; stored, so
+   * it holds on every instance and across restarts. Running tasks go on. Records `queue_paused`.
+   * Returns false when it was paused already.
+   */
+  pauseQueue(queue: string): Promise<boolean> {
+    return this.admin.pauseQueue(queue);
+  }
+
+  /** Lets workers start the queue's tasks again (at once, everywhere). Records `queue_resumed`. False when it was not paused. */
+  resumeQueue(queue: string): Promise<boolean> {
+    return this.admin.resumeQueue(queue);
+  }
+
+  /** The paused queues. */
+  pausedQueues(): Promise<string[]> {
+    return this.admin.pausedQueues();
   }
 
   /** Stored events matching the query, oldest first unless `order: 'desc'`. */
@@ -211,13 +221,20 @@ export class OmniQService {
   }
 
   /**
-   * Marks waiting tasks past their TTL as expired and deletes results past their result TTL
-   * (the worker does both on its own as it runs; call this where no worker runs).
+   * Marks waiting tasks past their TTL as expired (with their cascades) and deletes results past
+   * their result TTL. The elected maintenance leader does both as it runs; call this where none runs.
    */
   async purgeExpired(): Promise<{ expiredTasks: number; purgedResults: number }> {
-    const expired = await this.queue.expireOverdue(new Date());
-    for (const task of expired) await this.cascade.endedUnrun(task);
-    return { expiredTasks: expired.length, purgedResults: await this.results.purgeExpired(new Date()) };
+    const now = new Date();
+    let expiredTasks = 0;
+    for (;;) {
+      const ended = await this.queue.expireOverdue(now, 1_000, this.stores.scope);
+      await this.outcomes.endedUnrun(ended);
+      const expired = ended.filter((task) => task.status === 'expired').length;
+      expiredTasks += expired;
+      if (expired < 1_000) break;
+    }
+    return { expiredTasks, purgedResults: await this.results.purgeExpired(now) };
   }
 
   /**

@@ -6,7 +6,11 @@ import { FINAL_TASK_STATUSES } from './models/task.model.js';
 import type { ResultStore } from './storage/result.store.js';
 import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
+import { OmniQStores } from './omniq-stores.js';
 import { NoResultError, OmniQShutdownError, WaitForResultTimeoutError } from './errors/omniq.errors.js';
+
+/** How long after a task ended its result may still be on its way (written after the settlement when the stores differ). */
+const RESULT_GRACE_MS = 10_000;
 
 export interface WaitForResultOptions {
   /** Reject with WaitForResultTimeoutError after this many ms (default: wait as long as it takes). */
@@ -16,9 +20,9 @@ export interface WaitForResultOptions {
 }
 
 /**
- * Waits for results by listening to the result store's notifications. A slow re-read backs them
- * up for stores that cannot notify across processes. Pending waits are rejected at shutdown so no
- * timer outlives the app.
+ * Waits for results by listening to the result store's notifications. Where those do not reach
+ * across processes, a slow re-read (`resultPollIntervalMs`) backs them up. Pending waits are
+ * rejected at shutdown so no timer outlives the app.
  */
 @Injectable()
 export class ResultWaiter implements OnApplicationShutdown {
@@ -29,6 +33,7 @@ export class ResultWaiter implements OnApplicationShutdown {
     @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
     @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
     private readonly worker: OmniQWorker,
+    private readonly stores: OmniQStores,
   ) {}
 
   wait(id: string, { timeoutMs, signal }: WaitForResultOptions): Promise<ResultRecord> {
@@ -60,10 +65,11 @@ export class ResultWaiter implements OnApplicationShutdown {
           abort(error as Error);
         }
       };
-      const unsubscribe = this.results.onResult((taskId) => {
+      const unsubscribe = this.results.notifier.listen('result', (taskId) => {
         if (taskId === id) void check(false);
       });
-      const poll = setInterval(() => void check(true), this.config.resultPollIntervalMs);
+      // Only where results stored by other processes are not notified here.
+      const poll = this.results.notifier.crossProcess ? undefined : setInterval(() => void check(true), this.config.resultPollIntervalMs);
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort(new WaitForResultTimeoutError(id, timeoutMs)), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.add(abort);
@@ -81,7 +87,9 @@ export class ResultWaiter implements OnApplicationShutdown {
     if (!task) throw new NoResultError(`Unknown task ${id}: nothing to wait for`);
     if (!task.storeResult) throw new NoResultError(`Task ${id} (${task.name}) does not store results (storeResult: false)`);
     if (FINAL_TASK_STATUSES.includes(task.status)) {
-      // The result may land just after the status changes: read it once more before giving up.
+      // A result store apart from the queue gets the result just after the task ended: a task
+      // that ended a moment ago may still get it.
+      if (!this.stores.scope.results && Date.now() - (task.completedAt?.getTime() ?? 0) < RESULT_GRACE_MS) return;
       if (await this.results.get(id)) return;
       throw new NoResultError(`Task ${id} (${task.name}) ended ${task.status} and its result is gone (expired or deleted)`);
     }

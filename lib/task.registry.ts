@@ -21,9 +21,12 @@ export class TaskRegistry {
   register(task: RegisteredTask): void {
     const existing = this.tasks.get(task.name);
     if (existing) {
-      throw new TaskDefinitionError(
-        `Duplicate task name "${task.name}": declared by ${existing.source} and by ${task.source}. Task names must be unique.`,
-      );
+      // One source twice: two providers made instances of one class (factories, values, useClass).
+      const sources =
+        existing.source === task.source
+          ? `declared by ${task.source} on two instances (two providers make or hold that class)`
+          : `declared by ${existing.source} and by ${task.source}`;
+      throw new TaskDefinitionError(`Duplicate task name "${task.name}": ${sources}. Task names must be unique.`);
     }
     this.tasks.set(task.name, task);
   }

@@ -1,56 +1,89 @@
-import { memoryBackend } from './memory/index.js';
-import { fileBackend } from './file/index.js';
-import { sqliteBackend } from './sqlite/index.js';
-import type { EventStore } from '../storage/event.store.js';
-import type { ResultStore } from '../storage/result.store.js';
-import type { TaskQueueStore } from '../storage/task-queue.store.js';
+import { resolve } from 'node:path';
+import type { Backend } from '../storage/engine.js';
 import { OmniQError } from '../errors/omniq.errors.js';
-import type { SharedResources } from './shared-resources.js';
-
-export interface BackendContext {
-  /** Namespaces what the backend stores (table prefixes, key prefixes, subjects). */
-  projectName: string;
-  /** Folder of the embedded backends' data (default `./omniq_data`): where a URL without a path (`file://`) points. */
-  baseDir: string;
-  /** Backend-specific options (`storageOptions` / OMNIQ_STORAGE_OPTIONS), the same for every backend; each reads the keys it lists. */
-  storageOptions: Readonly<Record<string, unknown>>;
-  /** Connections shared by the three stores of one module (same database, one connection). */
-  resources: SharedResources;
-}
-
-/**
- * Opens the stores of one backend kind, chosen by the scheme of a URL (`memory://`, …). Each
- * method gets the whole URL as written, so file paths need no URL decoding.
- */
-export interface Backend {
-  /** The `storageOptions` keys it reads; a key no backend in use reads is warned about at startup. */
-  readonly storageOptions: readonly string[];
-  createTaskQueue(url: string, context: BackendContext): Promise<TaskQueueStore>;
-  createResultStore(url: string, context: BackendContext): Promise<ResultStore>;
-  createEventStore(url: string, context: BackendContext): Promise<EventStore>;
-}
-
-const BACKENDS: Readonly<Record<string, Backend>> = {
-  memory: memoryBackend,
-  file: fileBackend,
-  sqlite: sqliteBackend,
-};
 
 export class BackendUrlError extends OmniQError {
   override name = 'BackendUrlError';
 }
 
-/** The backend for a store URL; throws naming the option and the URL when it is malformed or unknown. */
-export function backendFor(option: string, url: string): Backend {
+/** A backend's driver package is not installed: the message names the package and the install command. */
+export class BackendDriverMissingError extends OmniQError {
+  override name = 'BackendDriverMissingError';
+  constructor(
+    readonly scheme: string,
+    readonly packageName: string,
+  ) {
+    super(`The ${scheme} backend needs the package "${packageName}", which is not installed: run npm install ${packageName}`);
+  }
+}
+
+interface BackendEntry {
+  /** What the URL's scheme stands for, in messages. */
+  readonly title: string;
+  /** Imports the backend module (and through it the backend's drivers) only when a URL of its scheme is used. */
+  readonly load: () => Promise<Backend>;
+  /** The URL the type name alone stands for (`OMNIQ_TASK_QUEUE_TYPE=sqlite`). */
+  readonly defaultUrl: (baseDir: string) => string;
+}
+
+/** Every built-in backend, by URL scheme. The config schema reads its scheme list from here. */
+const BACKENDS: Readonly<Record<string, BackendEntry>> = {
+  memory: {
+    title: 'in-process memory',
+    load: async () => (await import('./memory/memory.backend.js')).memoryBackend,
+    defaultUrl: () => 'memory://',
+  },
+  file: {
+    title: 'a folder of JSON files',
+    load: async () => (await import('./file/file.backend.js')).fileBackend,
+    defaultUrl: (baseDir) => `file://${resolve(baseDir)}`,
+  },
+  sqlite: {
+    title: 'SQLite (better-sqlite3)',
+    load: async () => (await import('./sqlite/sqlite.backend.js')).sqliteBackend,
+    defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}`,
+  },
+};
+
+/** The URL schemes of the built-in backends, in the order the docs list them. */
+export const BACKEND_SCHEMES: readonly string[] = Object.keys(BACKENDS);
+
+/** The URL a backend type name alone stands for (`sqlite` → `sqlite://<baseDir>/omniq.db`); undefined for an unknown type. */
+export function defaultBackendUrl(type: string, baseDir: string): string | undefined {
+  return BACKENDS[type.toLowerCase()]?.defaultUrl(baseDir);
+}
+
+/** The scheme of a store URL; throws naming the option and the URL when it is malformed or unknown. */
+export function backendScheme(option: string, url: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (!scheme) {
     throw new BackendUrlError(
-      `${option}: "${url}" is not a valid backend URL (expected <backend>://..., e.g. ${Object.keys(BACKENDS).map((s) => `${s}://`).join(', ')})`,
+      `${option}: "${url}" is not a valid backend URL (expected <backend>://..., e.g. ${BACKEND_SCHEMES.map((s) => `${s}://`).join(', ')})`,
     );
   }
-  const backend = BACKENDS[scheme];
-  if (!backend) {
-    throw new BackendUrlError(`${option}: unknown backend "${scheme}" in "${url}"; known backends: ${Object.keys(BACKENDS).join(', ')}`);
+  if (!BACKENDS[scheme]) {
+    throw new BackendUrlError(`${option}: unknown backend "${scheme}" in "${url}"; known backends: ${BACKEND_SCHEMES.join(', ')}`);
   }
-  return backend;
+  return scheme;
+}
+
+/**
+ * Loads the backend of a URL's scheme. A driver package that is not installed fails with
+ * BackendDriverMissingError naming it, instead of Node's module-resolution error.
+ */
+export async function loadBackend(option: string, url: string): Promise<Backend> {
+  const scheme = backendScheme(option, url);
+  try {
+    return await BACKENDS[scheme]!.load();
+  } catch (error) {
+    const missing = missingPackage(error);
+    if (missing) throw new BackendDriverMissingError(scheme, missing);
+    throw error;
+  }
+}
+
+/** The package an ESM import could not find (`Cannot find package 'pg' imported from …`), if that is what failed. */
+export function missingPackage(error: unknown): string | undefined {
+  if ((error as { code?: string } | null)?.code !== 'ERR_MODULE_NOT_FOUND') return undefined;
+  return /Cannot find package '([^']+)'/.exec((error as Error).message)?.[1];
 }

@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { OmniQModuleOptions, StoreOption } from '../interfaces/omniq-options.interface.js';
 import type { OmniQConfig } from './omniq-config.js';
-import { BACKEND_TYPES, SETTINGS, STORE_KEYS, type Setting, type StoreKey } from './config.schema.js';
+import { defaultBackendUrl } from '../backends/backend.registry.js';
+import { SETTINGS, STORE_KEYS, type Setting, type StoreKey } from './config.schema.js';
 import {
   ConfigIssues,
   InvalidValue,
@@ -74,6 +75,17 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
   if (heartbeat && (heartbeat.value as number) >= leaseMs) {
     issues.add(describeSource('worker.heartbeatMs', heartbeat.source), heartbeat.raw, `must be less than worker.leaseMs (${leaseMs} ms)`);
   }
+  const maintenanceIntervalMs = value<number>('maintenance.intervalMs');
+  const leaderTtlMs = value<number>('maintenance.leaderTtlMs');
+  if (leaderTtlMs <= maintenanceIntervalMs) {
+    // Reported against whichever of the two was set (the defaults alone are consistent).
+    const culprit = pick('maintenance.leaderTtlMs') ?? pick('maintenance.intervalMs')!;
+    issues.add(
+      describeSource(culprit.setting.key, culprit.source),
+      culprit.raw,
+      `maintenance.leaderTtlMs (${leaderTtlMs} ms) must be more than maintenance.intervalMs (${maintenanceIntervalMs} ms): the leader renews its lease once per interval`,
+    );
+  }
   issues.throwIfAny();
 
   return {
@@ -93,6 +105,11 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
         leaseMs,
         heartbeatMs: (heartbeat?.value as number | undefined) ?? Math.max(1, Math.floor(leaseMs / 3)),
         shutdownTimeoutMs: value('worker.shutdownTimeoutMs'),
+      },
+      maintenance: {
+        enabled: value('maintenance.enabled'),
+        intervalMs: maintenanceIntervalMs,
+        leaderTtlMs,
       },
       scheduler: {
         enabled: value('scheduler.enabled'),
@@ -208,7 +225,7 @@ function envStore(key: StoreKey, envLayer: Layer, issues: ConfigIssues): Candida
 function resolveStore(key: StoreKey, winner: Candidate | undefined, baseDir: string, report: (problem: string) => void): StoreOption<object> {
   const spec = (winner?.value ?? { type: BY_KEY.get('backend')!.default }) as StoreSpec;
   if ('instance' in spec) return spec.instance;
-  const url = 'url' in spec ? spec.url : BACKEND_TYPES[spec.type]!.defaultUrl(baseDir);
+  const url = 'url' in spec ? spec.url : defaultBackendUrl(spec.type, baseDir)!;
   const problem = backendProblem(key, url);
   if (problem) report(problem);
   return url;

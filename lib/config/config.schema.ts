@@ -1,5 +1,3 @@
-import { resolve } from 'node:path';
-
 /** What a setting accepts; config.validation.ts turns raw input into the typed value. */
 export type SettingType =
   | { kind: 'string' }
@@ -99,6 +97,19 @@ export const SETTINGS: readonly Setting[] = [
   },
   { env: 'OMNIQ_THREAD_WORKERS', type: { kind: 'integer', min: 1 }, default: 4, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
   { env: 'OMNIQ_PROCESS_WORKERS', type: { kind: 'integer', min: 1 }, default: 2, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
+  { key: 'maintenance.enabled', type: { kind: 'boolean' }, default: true, doc: 'Take part in the election of the one instance that runs maintenance.' },
+  {
+    key: 'maintenance.intervalMs',
+    type: { kind: 'duration', min: 1 },
+    default: 1_000,
+    doc: 'How often the leader reclaims lapsed leases, promotes due tasks, expires and purges (and others try to lead).',
+  },
+  {
+    key: 'maintenance.leaderTtlMs',
+    type: { kind: 'duration', min: 1 },
+    default: 10_000,
+    doc: "How long the leader's lease lasts unrenewed: another instance takes over within this long after it dies (more than intervalMs).",
+  },
   { key: 'scheduler.enabled', type: { kind: 'boolean' }, default: true, doc: 'Fire due schedules from this app (every instance may: each tick fires once).' },
   { key: 'scheduler.pollIntervalMs', type: { kind: 'duration', min: 1 }, default: 1_000, doc: 'How often the scheduler re-reads schedules other instances may have changed.' },
   {
@@ -125,17 +136,3 @@ export const SETTINGS: readonly Setting[] = [
 export const STORE_KEYS = ['taskQueue', 'resultStore', 'eventStore'] as const;
 export type StoreKey = (typeof STORE_KEYS)[number];
 
-export interface BackendType {
-  /** The URL a type alone stands for. */
-  defaultUrl: (baseDir: string) => string;
-}
-
-/**
- * Backend types a setting may name instead of a URL. Whether a backend is available in this
- * build is the registry's business: `backendFor()` checks the URL each type leads to.
- */
-export const BACKEND_TYPES: Readonly<Record<string, BackendType>> = {
-  memory: { defaultUrl: () => 'memory://' },
-  file: { defaultUrl: (baseDir) => `file://${resolve(baseDir)}` },
-  sqlite: { defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}` },
-};

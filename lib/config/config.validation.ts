@@ -1,8 +1,8 @@
 import { LOG_LEVELS, type LogLevel } from '@nestjs/common';
 import { OmniQError } from '../errors/omniq.errors.js';
 import { formatValue } from '../utils/format-value.js';
-import { BackendUrlError, backendFor } from '../backends/backend.registry.js';
-import { BACKEND_TYPES, type Setting, type SettingType } from './config.schema.js';
+import { BACKEND_SCHEMES, BackendUrlError, backendScheme } from '../backends/backend.registry.js';
+import type { Setting, SettingType } from './config.schema.js';
 import { parseDuration } from './duration.js';
 
 /** Where a value came from. */
@@ -193,7 +193,7 @@ function parseJson(raw: unknown): unknown {
 }
 
 function toStoreSpec(setting: Setting, type: Extract<SettingType, { kind: 'store' }>, raw: unknown, source: ConfigSource): StoreSpec {
-  const types = Object.keys(BACKEND_TYPES).join(', ');
+  const types = BACKEND_SCHEMES.join(', ');
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && type.instances && source.kind === 'options') {
     return { instance: raw };
   }
@@ -211,7 +211,7 @@ function toStoreSpec(setting: Setting, type: Extract<SettingType, { kind: 'store
   }
   if (raw.includes(':') || raw.includes('/')) throw new InvalidValue('expected a backend URL <backend>://… or a backend type');
   const name = raw.trim().toLowerCase();
-  if (!Object.hasOwn(BACKEND_TYPES, name)) throw new InvalidValue(`unknown backend type; known types: ${types}`);
+  if (!BACKEND_SCHEMES.includes(name)) throw new InvalidValue(`unknown backend type; known types: ${types}`);
   return { type: name };
 }
 
@@ -223,7 +223,7 @@ export function urlScheme(url: string): string | undefined {
 /** The registry's verdict on a store URL: its error message, or undefined when a backend serves the URL. */
 export function backendProblem(storeKey: string, url: string): string | undefined {
   try {
-    backendFor(storeKey, url);
+    backendScheme(storeKey, url);
     return undefined;
   } catch (error) {
     if (error instanceof BackendUrlError) return error.message;

@@ -4,7 +4,7 @@ import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { OmniQModuleOptions, StoreOption } from '../interfaces/omniq-options.interface.js';
 import type { TaskRunOptions } from '../interfaces/task-options.interface.js';
-import type { SchedulerOptions, WorkerOptions } from '../interfaces/worker-options.interface.js';
+import type { MaintenanceOptions, SchedulerOptions, WorkerOptions } from '../interfaces/worker-options.interface.js';
 import { loadConfig } from './config.loader.js';
 import { createLogger } from './omniq-logger.js';
 
@@ -31,6 +31,7 @@ export interface OmniQConfig {
   storageOptions: Readonly<Record<string, unknown>>;
   worker: ResolvedWorkerOptions;
   scheduler: Required<SchedulerOptions>;
+  maintenance: Required<MaintenanceOptions>;
   taskDefaults: ResolvedTaskDefaults;
   allowUnregisteredTasks: boolean;
   resultPollIntervalMs: number;

@@ -12,13 +12,13 @@ const RETRY_MAX_MS = 5_000;
 /** Events held for a retry while the store fails; beyond this the oldest are given up (and reported). */
 const MAX_HELD = 100_000;
 
-export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { timestamp?: Date };
+export type NewEvent = Omit<TaskEvent, 'id' | 'timestamp'> & { id?: string; timestamp?: Date };
 
-/** Gives a new event its id and time. The recorder owns the object it is handed, so no copy is made. */
-function complete(event: NewEvent): TaskEvent {
+/** Gives a new event its id and time (unless it has them). The event's object becomes the stored one: no copy is made. */
+export function completeEvent(event: NewEvent): TaskEvent {
   const full = event as TaskEvent;
-  full.id = newUuid();
-  full.timestamp = event.timestamp ?? new Date();
+  full.id ??= newUuid();
+  full.timestamp ??= new Date();
   return full;
 }
 
@@ -52,7 +52,7 @@ export class EventRecorder implements BeforeApplicationShutdown {
 
   /** Queues the event; the promise settles once its batch was tried (written, or held for a retry and the failure logged). */
   record(event: NewEvent): Promise<void> {
-    this.buffer.push(complete(event));
+    this.buffer.push(completeEvent(event));
     return (this.nextFlush ??= this.flush());
   }
 
@@ -62,7 +62,7 @@ export class EventRecorder implements BeforeApplicationShutdown {
    * keeps the order in which things happened.
    */
   recordNow(events: readonly NewEvent[]): Promise<void> {
-    return this.appendBuffered(events.map(complete));
+    return this.appendBuffered(events.map(completeEvent));
   }
 
   /** Resolves once every event recorded so far was tried (events held for a retry stay held). */

@@ -3,7 +3,7 @@ import type { EventStore } from '../storage/event.store.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { TaskRunOptions } from './task-options.interface.js';
-import type { SchedulerOptions, WorkerOptions } from './worker-options.interface.js';
+import type { MaintenanceOptions, SchedulerOptions, WorkerOptions } from './worker-options.interface.js';
 
 /**
  * A store: a backend URL (`memory://`, `sqlite://path`, …) or type (`memory`, `sqlite`, …) that
@@ -44,6 +44,7 @@ export interface OmniQModuleOptions {
   storageOptions?: Record<string, unknown>;
   worker?: WorkerOptions;
   scheduler?: SchedulerOptions;
+  maintenance?: MaintenanceOptions;
   /** Defaults for every task, below `@Task()` options and `enqueue()` options. */
   taskDefaults?: TaskRunOptions;
   /** Accept `enqueue()` of names no local `@Task()` registers (tasks that only remote workers run). Default false. */

@@ -31,3 +31,16 @@ export interface SchedulerOptions {
    */
   missedGraceMs?: number;
 }
+
+/**
+ * Maintenance (reclaiming lapsed leases, promoting due tasks, expiring tasks past their TTL,
+ * removing results past theirs) runs on one elected instance per project, not on every worker.
+ */
+export interface MaintenanceOptions {
+  /** Take part in the election (default true). An instance that never leads still works normally. */
+  enabled?: boolean;
+  /** How often the leader runs maintenance and the others try to lead, in ms (default 1,000). */
+  intervalMs?: number;
+  /** How long the leader's lease lasts unrenewed, in ms (default 10,000): another instance takes over within this long of its death. */
+  leaderTtlMs?: number;
+}

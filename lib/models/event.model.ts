@@ -10,8 +10,12 @@ export type TaskEventType =
   | 'cancelled'
   | 'expired'
   | 'progress'
+  | 'released'
+  | 'reclaimed'
   | 'schedule_paused'
-  | 'schedule_resumed';
+  | 'schedule_resumed'
+  | 'queue_paused'
+  | 'queue_resumed';
 
 export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'enqueued',
@@ -23,8 +27,12 @@ export const TASK_EVENT_TYPES: readonly TaskEventType[] = [
   'cancelled',
   'expired',
   'progress',
+  'released',
+  'reclaimed',
   'schedule_paused',
   'schedule_resumed',
+  'queue_paused',
+  'queue_resumed',
 ];
 
 /** One transition in a task's (or a schedule's) life. Events never carry payload contents. */

@@ -97,6 +97,8 @@ export interface TaskRecord extends NewTask {
   completedAt?: Date;
   updatedAt: Date;
   lastError?: TaskError;
+  /** Set on a task cancelled because this parent (an id in `dependsOn`) ended failed, cancelled or expired; `requeue` of that parent revives it. */
+  cancelledBy?: string;
   /** Set on a running task by `cancel()`: its worker aborts the handler and ends it cancelled. */
   cancelRequestedAt?: Date;
   /** The last value the handler reported with `ctx.progress()` (JSON data). */

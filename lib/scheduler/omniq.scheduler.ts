@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
 import type { ScheduleRecord, ScheduleSpec } from '../models/schedule.model.js';
 import { LIVE_TASK_STATUSES, type NewTask } from '../models/task.model.js';
-import type { ScheduleAdvance, ScheduleStore } from '../storage/schedule.store.js';
+import { expectSchedule, type ScheduleAdvance, type ScheduleStore } from '../storage/schedule.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { CreateScheduleOptions } from '../interfaces/scheduled-options.interface.js';
 import { OmniQError, ScheduleDefinitionError, UnknownScheduleError, UnknownTaskError } from '../errors/omniq.errors.js';
@@ -24,7 +25,7 @@ import { ScheduleRegistry } from './schedule.registry.js';
  */
 @Injectable()
 export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('OmniQScheduler');
+  private readonly logger: OmniQLogger;
   private readonly wake = new WakeSignal();
   private running = false;
   private loopDone: Promise<void> | undefined;
@@ -36,7 +37,9 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
     private readonly tasks: TaskRegistry,
     private readonly declared: ScheduleRegistry,
     private readonly recorder: EventRecorder,
-  ) {}
+  ) {
+    this.logger = createLogger('OmniQScheduler', config.logging);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.queue.schedules) {
@@ -205,15 +208,32 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  private async upsert(id: string, spec: ScheduleSpec, source: ScheduleRecord['source'], now: Date, existing?: ScheduleRecord): Promise<ScheduleRecord> {
-    existing ??= await this.store().getSchedule(id);
-    const hash = specHash(spec);
-    if (existing && existing.specHash === hash && existing.source === source && existing.status !== 'disabled') return existing;
+  /**
+   * Creates the schedule, or updates it when its declaration changed. The save is a
+   * compare-and-set on what was read: when another instance created, updated or fired it
+   * meanwhile (replicas booting together), the schedule is read again and judged anew, so no
+   * instance ever rewinds a fire another one made.
+   */
+  private async upsert(id: string, spec: ScheduleSpec, source: ScheduleRecord['source'], now: Date, known?: ScheduleRecord): Promise<ScheduleRecord> {
+    let existing = known ?? (await this.store().getSchedule(id));
+    for (;;) {
+      const hash = specHash(spec);
+      if (existing && existing.specHash === hash && existing.source === source && existing.status !== 'disabled') return existing;
+      const record = this.scheduleRecord(id, spec, source, hash, now, existing);
+      if (await this.store().saveSchedule(record, existing ? expectSchedule(existing) : { absent: true })) {
+        this.logger.log(`Schedule ${id} ${existing ? 'updated' : 'created'}: ${describeTiming(spec)}${record.nextRunAt ? `, next ${record.nextRunAt.toISOString()}` : ''}`);
+        return record;
+      }
+      existing = await this.store().getSchedule(id);
+    }
+  }
+
+  private scheduleRecord(id: string, spec: ScheduleSpec, source: ScheduleRecord['source'], hash: string, now: Date, existing?: ScheduleRecord): ScheduleRecord {
     const next = nextFireAfter(spec, now);
     const runCount = existing?.runCount ?? 0;
     const exhausted = next === undefined || (spec.maxRuns !== undefined && runCount >= spec.maxRuns);
     const paused = existing?.status === 'paused';
-    const record: ScheduleRecord = {
+    return {
       ...spec,
       id,
       source,
@@ -227,9 +247,6 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
       updatedAt: now,
       pausedAt: existing?.pausedAt,
     };
-    await this.store().saveSchedule(record);
-    this.logger.log(`Schedule ${id} ${existing ? 'updated' : 'created'}: ${describeTiming(spec)}${record.nextRunAt ? `, next ${record.nextRunAt.toISOString()}` : ''}`);
-    return record;
   }
 
   private async require(id: string): Promise<ScheduleRecord> {

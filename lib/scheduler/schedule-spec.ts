@@ -37,11 +37,16 @@ export function toScheduleSpec(where: string, taskName: string, options: Schedul
   if (options.tz !== undefined && !isTimeZone(options.tz)) fail(`unknown time zone "${options.tz}" (expected an IANA name such as "Europe/Berlin")`);
   if (options.cron !== undefined) {
     if (typeof options.cron !== 'string') fail(`cron ${formatValue(options.cron)} must be a string`);
+    const tz = options.tz ?? 'UTC';
+    let cron: CronTime | undefined;
     try {
-      new CronTime(options.cron, options.tz ?? 'UTC');
+      cron = new CronTime(options.cron, tz);
     } catch (error) {
       fail(`invalid cron expression "${options.cron}": ${(error as Error).message}`);
     }
+    // The library parses expressions no date matches and throws only when asked for a fire, which
+    // would fail the bootstrap (or the create) later with its own text.
+    if (!firesAfter(cron!, tz, new Date())) fail(`invalid cron expression "${options.cron}": no date matches it (such as February 30), so it would never fire`);
   }
   let everyMs: number | undefined;
   if (options.every !== undefined) {
@@ -84,6 +89,15 @@ export function toScheduleSpec(where: string, taskName: string, options: Schedul
 export function specHash(spec: ScheduleSpec): string {
   const canonical = JSON.stringify(spec, (_key, value: unknown) => (value === undefined ? null : value));
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+function firesAfter(cron: CronTime, tz: string, from: Date): boolean {
+  try {
+    cron.getNextDateFrom(from, tz);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isTimeZone(tz: string): boolean {

@@ -1,7 +1,7 @@
 import type { ResultRecord } from '../models/result.model.js';
-import type { Unsubscribe } from './task-queue.store.js';
+import type { Notifier } from './notifier.js';
 
-/** Where task outcomes are kept. One result per task id: a later put replaces it. */
+/** Where task outcomes are kept. One result per task id: a later put replaces it. Records are copies. */
 export interface ResultStore {
   put(results: readonly ResultRecord[]): Promise<void>;
   /** The result, or undefined when there is none or it expired. */
@@ -9,12 +9,13 @@ export interface ResultStore {
   /** The most recently completed result of a schedule's tasks. */
   latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined>;
   delete(taskId: string): Promise<boolean>;
-  /** Deletes results whose `expiresAt` has passed; returns how many. */
-  purgeExpired(now?: Date): Promise<number>;
+  /** Deletes up to `limit` (default: all) results whose `expiresAt` has passed; returns how many. */
+  purgeExpired(now: Date, limit?: number): Promise<number>;
   /**
-   * Calls `listener` with the task id of each result put (in this process, and in others where the
-   * backend can tell). Waiting for a result subscribes here instead of polling.
+   * Where `result` notifications (the task id of each result stored, by `put` or by a task-queue
+   * transition of the same engine) are heard. Waiting for a result listens here instead of
+   * polling; the core polls only when `notifier.crossProcess` is false.
    */
-  onResult(listener: (taskId: string) => void): Unsubscribe;
+  readonly notifier: Notifier;
   close(): Promise<void>;
 }

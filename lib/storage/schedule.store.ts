@@ -17,12 +17,41 @@ export type FireOutcome =
   | { claimed: true; enqueued?: EnqueueOutcome };
 
 /**
+ * What `saveSchedule` expects to find, so that instances reconciling their declarations at the
+ * same time never undo each other's fires: no schedule with the id, or one still in the state it
+ * was read in (the fields a fire or a change moves).
+ */
+export type ScheduleExpectation =
+  | { absent: true }
+  | { absent?: false; specHash: string; status: ScheduleStatus; runCount: number; nextRunAt?: Date };
+
+/** The expectation that a schedule is still as `read`. */
+export function expectSchedule(read: ScheduleRecord): ScheduleExpectation {
+  return { specHash: read.specHash, status: read.status, runCount: read.runCount, nextRunAt: read.nextRunAt };
+}
+
+/** Whether a stored schedule (undefined: none) meets an expectation. */
+export function meetsExpectation(stored: ScheduleRecord | undefined, expected: ScheduleExpectation): boolean {
+  if (expected.absent) return stored === undefined;
+  return (
+    stored !== undefined &&
+    stored.specHash === expected.specHash &&
+    stored.status === expected.status &&
+    stored.runCount === expected.runCount &&
+    stored.nextRunAt?.getTime() === expected.nextRunAt?.getTime()
+  );
+}
+
+/**
  * Schedules, kept by the task-queue backend so firing a schedule and enqueueing its task are one
  * atomic step. Records are copies: mutating one never changes the store.
  */
 export interface ScheduleStore {
-  /** Creates or replaces the schedule with this id. */
-  saveSchedule(schedule: ScheduleRecord): Promise<void>;
+  /**
+   * Creates or replaces the schedule with this id. With `expected`, only when the stored one (or
+   * its absence) still meets it, atomically; returns whether it was saved.
+   */
+  saveSchedule(schedule: ScheduleRecord, expected?: ScheduleExpectation): Promise<boolean>;
   getSchedule(id: string): Promise<ScheduleRecord | undefined>;
   /** Every schedule, by id. */
   listSchedules(): Promise<ScheduleRecord[]>;

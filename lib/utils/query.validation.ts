@@ -2,7 +2,7 @@ import { InvalidQueryError } from '../errors/omniq.errors.js';
 import { TASK_EVENT_TYPES } from '../models/event.model.js';
 import { TASK_STATUSES } from '../models/task.model.js';
 import type { EventQuery } from '../storage/event.store.js';
-import type { TaskListFilter } from '../storage/task-queue.store.js';
+import type { TaskListFilter, TaskSelector } from '../storage/task-queue.store.js';
 
 type Check = (value: unknown) => boolean;
 
@@ -24,10 +24,15 @@ interface Rule {
 
 const STATUS: Rule = { check: oneOf(TASK_STATUSES), expected: `a task status (${TASK_STATUSES.join(', ')}) or an array of them` };
 
-const TASK_LIST_RULES: Readonly<Record<keyof TaskListFilter, Rule>> = {
+const SELECTOR_RULES: Readonly<Record<keyof TaskSelector, Rule>> = {
   queue: { check: nonEmptyString, expected: 'a queue name' },
   name: { check: nonEmptyString, expected: 'a task name' },
   status: { check: (v) => STATUS.check(v) || (Array.isArray(v) && v.length > 0 && v.every(STATUS.check)), expected: STATUS.expected },
+};
+
+const TASK_LIST_RULES: Readonly<Record<keyof TaskListFilter, Rule>> = {
+  ...SELECTOR_RULES,
+  after: { check: nonEmptyString, expected: "a cursor (a page's nextCursor)" },
   offset: { check: integerAtLeast(0), expected: 'an integer >= 0' },
   // 0 asks for the total alone.
   limit: { check: integerAtLeast(0), expected: 'an integer >= 0' },
@@ -64,6 +69,16 @@ function validate(method: string, query: object, rules: Readonly<Record<string, 
 /** @param method the public method the filter came through, for the message. */
 export function validateTaskListFilter(filter: TaskListFilter, method = 'listTasks'): void {
   validate(method, filter, TASK_LIST_RULES);
+}
+
+/** A bulk call's selector; `method` names the call in the message. */
+export function validateTaskSelector(selector: TaskSelector, method: string): void {
+  validate(method, selector, SELECTOR_RULES);
+}
+
+/** A queue name given to a queue method. */
+export function validateQueueName(queue: unknown, method: string): void {
+  if (!nonEmptyString(queue)) throw new InvalidQueryError(method, 'queue', queue, 'a queue name');
 }
 
 export function validateEventQuery(query: EventQuery): void {

@@ -1,33 +1,39 @@
 import type { OmniQLogger } from '../config/omniq-logger.js';
-import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
+import type { TaskEvent } from '../models/event.model.js';
 import type { ResultRecord } from '../models/result.model.js';
-import type { ResultStore } from '../storage/result.store.js';
-import type { Settlement, TaskQueueStore } from '../storage/task-queue.store.js';
+import type { TaskRecord } from '../models/task.model.js';
+import type { Settlement, SettleReport, TaskQueueStore, WriteScope } from '../storage/task-queue.store.js';
+import type { StoreOutcomes } from '../workflows/store-outcomes.js';
+import type { TaskSubmitter } from '../workflows/task.submitter.js';
 import { describeError } from '../utils/describe-error.js';
 
-/**
- * How one attempt ends, written in an order that loses nothing and reads consistently: the event
- * first (once `waitForResult` resolves the timeline is complete, unless the event store is failing
- * and the recorder holds the event for a retry), then the result (a crash after it only means the
- * task runs again), then the lease settlement.
- */
+/** How one attempt ends: the settlement, and the result and events that go with it. */
 export interface Completion {
-  event?: NewEvent;
-  result?: ResultRecord;
   settlement: Settlement;
+  result?: ResultRecord;
+  events?: TaskEvent[];
 }
 
 /**
  * Told how a completion's write went: `held` is false when the lease was lost meanwhile (another
- * worker may hold the task); `failed` when the stores threw, with the error.
+ * worker may hold the task, and nothing of this attempt was written); `failed` when the stores
+ * threw, with the error.
  */
-type CompletionCallback = (held: boolean, failed: boolean, error?: unknown) => void;
+export type CompletionCallback = (held: boolean, failed: boolean, error?: unknown) => void;
+
+const NO_TASKS: readonly TaskRecord[] = [];
 
 /**
  * Writes attempt completions in batches: everything handed over while one batch is written goes
- * in the next (group commit), one write per store per batch and no added delay when idle. A
- * completion reports back through a callback rather than a promise of its own: a busy worker ends
- * tens of thousands of attempts a second, and the callback is all the worker needs.
+ * in the next (group commit), one `settle` per batch and no added delay when idle.
+ *
+ * A settlement is one atomic step of the task queue: the lease check, the task's change, the
+ * cascade to its dependents, its callback tasks and — where the result and event stores are the
+ * queue's colocated ones — its result and events. Otherwise the result and events are written
+ * after the settlement, and only for attempts whose lease was still held, so a worker that lost
+ * its lease (frozen past it while another worker finished the task) never overwrites the real
+ * outcome. A completion reports back through a callback rather than a promise of its own: a busy
+ * worker ends tens of thousands of attempts a second.
  */
 export class CompletionWriter {
   private completions: Completion[] = [];
@@ -35,14 +41,17 @@ export class CompletionWriter {
   private flushing: Promise<void> | undefined;
 
   constructor(
-    private readonly recorder: EventRecorder,
-    private readonly results: ResultStore,
     private readonly queue: TaskQueueStore,
+    private readonly scope: WriteScope,
+    private readonly outcomes: StoreOutcomes,
+    private readonly submitter: TaskSubmitter,
     private readonly logger: OmniQLogger,
     private readonly maxBatch = 1_000,
   ) {}
 
   write(completion: Completion, callback: CompletionCallback): void {
+    if (this.scope.results && completion.result) completion.settlement.result = completion.result;
+    if (this.scope.events && completion.events) completion.settlement.events = completion.events;
     this.completions.push(completion);
     this.callbacks.push(callback);
     this.flushing ??= this.flush();
@@ -63,14 +72,14 @@ export class CompletionWriter {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.completions.length > 0) {
       const [batch, callbacks] = this.nextBatch();
-      let held: boolean[];
+      let reports: SettleReport[];
       try {
-        held = await this.writeBatch(batch);
+        reports = await this.writeBatch(batch);
       } catch (error) {
         for (const callback of callbacks) this.report(callback, false, true, error);
         continue;
       }
-      for (let i = 0; i < callbacks.length; i++) this.report(callbacks[i]!, held[i]!, false);
+      for (let i = 0; i < callbacks.length; i++) this.report(callbacks[i]!, reports[i]!.held, false);
     }
     this.flushing = undefined;
   }
@@ -84,18 +93,37 @@ export class CompletionWriter {
     }
   }
 
-  private async writeBatch(batch: readonly Completion[]): Promise<boolean[]> {
-    const events: NewEvent[] = [];
-    const results: ResultRecord[] = [];
-    const settlements: Settlement[] = [];
-    for (const { event, result, settlement } of batch) {
-      if (event) events.push(event);
-      if (result) results.push(result);
-      settlements.push(settlement);
+  private async writeBatch(batch: readonly Completion[]): Promise<SettleReport[]> {
+    const settlements = new Array<Settlement>(batch.length);
+    for (let i = 0; i < batch.length; i++) settlements[i] = batch[i]!.settlement;
+    const reports = await this.queue.settle(settlements, this.scope);
+    let ended = NO_TASKS;
+    let followUp = !(this.scope.results && this.scope.events);
+    for (let i = 0; i < reports.length; i++) {
+      const report = reports[i]!;
+      if (!report.held) continue;
+      if (report.ended.length > 0) ended = ended.concat(report.ended);
+      if (report.enqueued.length > 0) {
+        followUp = true;
+        void this.submitter.recordEnqueued(settlements[i]!.enqueue!, report.enqueued);
+      }
     }
-    await this.recorder.recordNow(events);
-    if (results.length > 0) await this.results.put(results);
-    return this.queue.settle(settlements);
+    if (followUp) await this.writeOutside(batch, reports, ended);
+    return reports;
+  }
+
+  /** What the queue did not write itself: results and events of held attempts, and of the tasks its cascades ended. */
+  private async writeOutside(batch: readonly Completion[], reports: readonly SettleReport[], ended: readonly TaskRecord[]): Promise<void> {
+    const events: TaskEvent[] = [];
+    const results: ResultRecord[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      if (!reports[i]!.held) continue;
+      const { result, events: attemptEvents } = batch[i]!;
+      if (attemptEvents && !this.scope.events) events.push(...attemptEvents);
+      if (result && !this.scope.results) results.push(result);
+    }
+    await this.outcomes.write(events, results);
+    await this.outcomes.endedUnrun(ended);
   }
 
   /** The next `maxBatch` completions and their callbacks, taking the arrays whole (no copy) when they are not longer. */

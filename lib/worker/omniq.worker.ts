@@ -1,15 +1,18 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_RESULT_STORE, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
+import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
 import type { TaskRecord } from '../models/task.model.js';
-import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore, Unsubscribe } from '../storage/task-queue.store.js';
 import { EventRecorder } from '../events/event.recorder.js';
 import { LeaseLostError, TaskCancelledError, WorkerShutdownError } from '../errors/task.errors.js';
 import { WorkflowHooks } from '../workflows/workflow-hooks.js';
-import { DependencyCascade } from '../workflows/dependency-cascade.js';
+import { StoreOutcomes } from '../workflows/store-outcomes.js';
+import { TaskSubmitter } from '../workflows/task.submitter.js';
+import { OmniQStores } from '../omniq-stores.js';
+import { AttemptLogging } from './attempt-instrumentation.js';
+import { InProcessExecutor } from './task-executor.js';
 import { TaskRegistry } from '../task.registry.js';
 import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
@@ -52,27 +55,32 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private servedQueues: string[] = [];
   private loopDone: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private unsubscribeWake: Unsubscribe | undefined;
+  private unsubscribe: Unsubscribe[] = [];
   private closing: Promise<void> | undefined;
   private renewing = false;
-  private lastMaintenance = 0;
+  private lastCancelCheck = 0;
   /** When retries this worker scheduled fall due: it wakes for them rather than waiting for a poll. */
   private readonly retriesDue = new Set<number>();
 
   constructor(
     @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
-    @Inject(OMNIQ_RESULT_STORE) private readonly results: ResultStore,
     @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
     @Inject(OMNIQ_CODEC) codec: Codec,
+    stores: OmniQStores,
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
     hooks: WorkflowHooks,
-    private readonly cascade: DependencyCascade,
+    outcomes: StoreOutcomes,
+    submitter: TaskSubmitter,
   ) {
     this.logger = createLogger('OmniQWorker', config.logging);
     this.runner = new TaskRunner({
       queue,
-      results,
+      scope: stores.scope,
+      outcomes,
+      submitter,
+      executor: new InProcessExecutor(),
+      instrumentation: [new AttemptLogging(this.logger)],
       codec,
       registry,
       recorder,
@@ -109,15 +117,6 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     for (const active of this.active.values()) if (active.task.id === taskId) await active.ended();
   }
 
-  /**
-   * Stops the task's handler here if this worker runs it (its signal fires with
-   * TaskCancelledError and the task ends cancelled). Other workers notice the stored cancel
-   * request within a poll interval.
-   */
-  cancelLocal(taskId: string): void {
-    for (const { task, attempt } of this.active.values()) if (task.id === taskId) attempt.stop(new TaskCancelledError(taskId));
-  }
-
   onApplicationBootstrap(): void {
     if (this.config.worker.enabled) this.start();
   }
@@ -132,9 +131,13 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     const { concurrency, heartbeatMs } = this.config.worker;
     this.servedQueues = this.config.worker.queues ?? defaultQueues(this.config.taskDefaults.queue, this.registry.all().map((t) => t.options.queue));
     this.state = 'running';
-    this.unsubscribeWake = this.queue.onWake((queue) => {
-      if (this.servedQueues.includes(queue)) this.wake.notify();
-    });
+    const { notifier } = this.queue;
+    this.unsubscribe = [
+      notifier.listen('wake', (queue) => {
+        if (this.servedQueues.includes(queue)) this.wake.notify();
+      }),
+      notifier.listen('control', (message) => this.control(message)),
+    ];
     this.heartbeat = setInterval(() => void this.renewLeases(), heartbeatMs);
     this.loopDone = this.loop();
     this.logger.log(`Worker ${this.id} started: concurrency ${concurrency}, queues ${this.servedQueues.join(' > ')}`);
@@ -152,7 +155,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private async shutdown(): Promise<void> {
     const started = this.state !== 'idle';
     this.state = 'stopping';
-    this.unsubscribeWake?.();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.wake.notify();
     await this.loopDone;
     if (this.active.size > 0) {
@@ -176,7 +179,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
     const names = this.registry.names();
     while (this.state === 'running') {
-      await this.maintain();
+      await this.checkCancelRequests();
       const free = concurrency - this.active.size;
       if (free <= 0) {
         await this.wake.wait(pollIntervalMs);
@@ -221,27 +224,32 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
-  /** Expires overdue waiting tasks and purges expired results, at most once per poll interval. */
-  private async maintain(): Promise<void> {
-    const now = Date.now();
-    if (now - this.lastMaintenance < this.config.worker.pollIntervalMs) return;
-    this.lastMaintenance = now;
-    try {
-      const expired = await this.queue.expireOverdue(new Date(now));
-      for (const task of expired) await this.cascade.endedUnrun(task);
-      await this.results.purgeExpired(new Date(now));
-      await this.stopCancelled();
-    } catch (error) {
-      this.logger.error(`Worker ${this.id}: maintenance failed: ${String(error)}`);
-    }
+  /**
+   * A `cancel:<id>` control message: stops the task's handler if this worker runs it (its signal
+   * fires with TaskCancelledError and the task ends cancelled).
+   */
+  private control(message: string): void {
+    if (!message.startsWith('cancel:')) return;
+    const taskId = message.slice('cancel:'.length);
+    for (const { task, attempt } of this.active.values()) if (task.id === taskId) attempt.stop(new TaskCancelledError(taskId));
   }
 
-  /** Stops the handlers of tasks that were cancelled through the store (possibly from another process). */
-  private async stopCancelled(): Promise<void> {
-    if (this.active.size === 0) return;
+  /**
+   * Where the store's notifications do not reach other processes, cancel requests made there are
+   * found by reading them, at most once per poll interval.
+   */
+  private async checkCancelRequests(): Promise<void> {
+    if (this.queue.notifier.crossProcess || this.active.size === 0) return;
+    const now = Date.now();
+    if (now - this.lastCancelCheck < this.config.worker.pollIntervalMs) return;
+    this.lastCancelCheck = now;
     const running = [...this.active.values()];
-    const cancelled = new Set(await this.queue.cancelRequested(running.map(({ task }) => task.id)));
-    for (const { task, attempt } of running) if (cancelled.has(task.id)) attempt.stop(new TaskCancelledError(task.id));
+    try {
+      const cancelled = new Set(await this.queue.cancelRequested(running.map(({ task }) => task.id)));
+      for (const { task, attempt } of running) if (cancelled.has(task.id)) attempt.stop(new TaskCancelledError(task.id));
+    } catch (error) {
+      this.logger.error(`Worker ${this.id}: reading cancel requests failed: ${describeError(error)}`);
+    }
   }
 
   private async renewLeases(): Promise<void> {

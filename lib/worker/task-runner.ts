@@ -1,22 +1,26 @@
-import { Logger } from '@nestjs/common';
 import type { Codec } from '../serialization/codec.js';
 import type { LoggingConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { ResultRecord, ResultStatus } from '../models/result.model.js';
-import type { TaskError, TaskRecord } from '../models/task.model.js';
-import type { ResultStore } from '../storage/result.store.js';
-import type { TaskQueueStore } from '../storage/task-queue.store.js';
-import type { EventRecorder, NewEvent } from '../events/event.recorder.js';
-import type { TaskEventType } from '../models/event.model.js';
+import type { TaskEvent, TaskEventType } from '../models/event.model.js';
+import type { NewTask, TaskError, TaskRecord } from '../models/task.model.js';
+import type { TaskQueueStore, WriteScope } from '../storage/task-queue.store.js';
+import { completeEvent, type EventRecorder } from '../events/event.recorder.js';
 import type { RegisteredTask, TaskRegistry } from '../task.registry.js';
 import type { WorkflowHooks } from '../workflows/workflow-hooks.js';
+import type { StoreOutcomes } from '../workflows/store-outcomes.js';
+import type { TaskSubmitter } from '../workflows/task.submitter.js';
 import { LeaseLostError, NonRetryableError, TaskCancelledError, TaskTimeoutError, WorkerShutdownError } from '../errors/task.errors.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../errors/codec.errors.js';
 import { PARENT_RESULT } from '../serialization/parent-result.js';
+import { leaseEvent } from '../storage/outcomes.js';
+import { describeError } from '../utils/describe-error.js';
 import type { Attempt } from './attempt.js';
 import { AttemptContext } from './attempt-context.js';
 import { attemptEvent, type AttemptEventDetail } from './attempt-event.js';
+import type { AttemptEnd, AttemptInstrumentation } from './attempt-instrumentation.js';
 import { CompletionWriter, type Completion } from './completion-writer.js';
+import type { TaskExecutor } from './task-executor.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
 
@@ -25,13 +29,18 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 /** Called once an attempt's outcome is fully recorded, or with the error that stopped recording it. */
 type AttemptDone = (failed: boolean, error?: unknown) => void;
 
-interface TaskRunnerDeps {
+export interface TaskRunnerDeps {
   queue: TaskQueueStore;
-  results: ResultStore;
+  /** What the queue's settlements write themselves (see CompletionWriter). */
+  scope: WriteScope;
+  outcomes: StoreOutcomes;
+  submitter: TaskSubmitter;
   codec: Codec;
   registry: TaskRegistry;
   recorder: EventRecorder;
   hooks: WorkflowHooks;
+  executor: TaskExecutor;
+  instrumentation: readonly AttemptInstrumentation[];
   workerId: string;
   logging: LoggingConfig;
   /** Told when a retry was scheduled, so the worker can wake up for it instead of waiting for a poll. */
@@ -39,13 +48,14 @@ interface TaskRunnerDeps {
 }
 
 /**
- * Runs one reserved task to its end: decode, call the handler under its AbortSignal and timeout,
- * then record the outcome (event, result, settlement) through a {@link CompletionWriter}.
+ * Runs one reserved task to its end: decode, hand the handler to the executor under its
+ * AbortSignal and timeout, then record the outcome — settlement, result, events and callback
+ * task in one atomic step of the queue — through a {@link CompletionWriter}.
  *
- * The common case — a handler that returns or resolves, with no callbacks to enqueue — allocates
- * no promise of its own: a synchronous handler's outcome is known at once and the write reports
- * back through a callback. Every other ending (failure, retry, cancel, shutdown) is rare and
- * written plainly with async/await.
+ * The common case — a handler that returns or resolves, with no callback — allocates no promise
+ * of its own: a synchronous handler's outcome is known at once and the write reports back
+ * through a callback. Every other ending (failure, retry, cancel, shutdown) is rare and written
+ * plainly with async/await.
  */
 export class TaskRunner {
   private readonly logger: OmniQLogger;
@@ -53,14 +63,14 @@ export class TaskRunner {
 
   constructor(private readonly deps: TaskRunnerDeps) {
     this.logger = createLogger('OmniQWorker', deps.logging);
-    this.completions = new CompletionWriter(deps.recorder, deps.results, deps.queue, this.logger);
+    this.completions = new CompletionWriter(deps.queue, deps.scope, deps.outcomes, deps.submitter, this.logger);
   }
 
   /** Runs the attempt; `done` is called exactly once, when its outcome is recorded. */
   run(task: TaskRecord, attempt: Attempt, done: AttemptDone): void {
     const startedAt = new Date();
     void this.deps.recorder.record(this.event(task, 'started', { timestamp: startedAt }));
-    if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} started`);
+    this.started(task);
     // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
     if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
     const outcome = this.execute(task, attempt);
@@ -99,7 +109,7 @@ export class TaskRunner {
     let returned: unknown;
     let thenable: boolean;
     try {
-      returned = registered.handler(payload, new AttemptContext(task, attempt, this.deps));
+      returned = this.deps.executor.execute(registered, payload, new AttemptContext(task, attempt, this.deps));
       thenable = isThenable(returned);
     } catch (error) {
       return { ok: false, error };
@@ -130,13 +140,12 @@ export class TaskRunner {
     } catch (error) {
       return this.settleAsync(this.fail(task, error, startedAt), done);
     }
-    const completion = this.completion(task, 'completed', 'success', startedAt, { value });
-    if (Logger.isLevelEnabled('debug')) this.logger.debug(`Task ${task.name} ${task.id} succeeded in ${completion.event!.durationMs} ms`);
+    const completion = this.completion(task, 'completed', 'success', startedAt, { value }, outcome.value);
+    const durationMs = completion.events![0]!.durationMs!;
     this.completions.write(completion, (held, failed, error) => {
       if (failed) return done(true, error);
-      if (!held) this.leaseLost(task, 'success');
-      if (!held || !task.onSuccess) return done(false);
-      this.settleAsync(this.deps.hooks.ended(task, 'success', { value: outcome.value }), done);
+      this.ended(task, held ? { outcome: 'success', durationMs } : { outcome: 'lease_lost', durationMs });
+      done(false);
     });
   }
 
@@ -148,16 +157,20 @@ export class TaskRunner {
   }
 
   private async endUnsuccessful(task: TaskRecord, cause: unknown, reason: unknown, startedAt: Date): Promise<void> {
+    const durationMs = Date.now() - startedAt.getTime();
     if (reason instanceof WorkerShutdownError) {
-      await this.write(task, { settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' } });
-      this.logger.warn(`Task ${task.name} ${task.id} aborted by shutdown; released for another worker`);
-      return;
+      const held = await this.completions.writeAsync({
+        settlement: { id: task.id, token: task.leaseToken!, outcome: 'release' },
+        events: [leaseEvent(task, 'released')],
+      });
+      return this.ended(task, { outcome: held ? 'released' : 'lease_lost', durationMs });
     }
-    if (reason instanceof LeaseLostError) {
-      this.logger.warn(`Task ${task.name} ${task.id}: ${reason.message}; its outcome is not recorded here`);
-      return;
+    if (reason instanceof LeaseLostError) return this.ended(task, { outcome: 'lease_lost', durationMs });
+    if (reason instanceof TaskCancelledError) {
+      const error = toTaskError(reason);
+      const held = await this.completions.writeAsync(this.completion(task, 'cancelled', 'cancelled', startedAt, { error }));
+      return this.ended(task, held ? { outcome: 'cancelled', durationMs, error } : { outcome: 'lease_lost', durationMs });
     }
-    if (reason instanceof TaskCancelledError) return this.conclude(task, 'cancelled', 'cancelled', startedAt, toTaskError(reason));
     await this.fail(task, cause, startedAt);
   }
 
@@ -165,53 +178,59 @@ export class TaskRunner {
     const error = toTaskError(cause);
     const timedOut = cause instanceof TaskTimeoutError;
     const durationMs = Date.now() - startedAt.getTime();
-    if (timedOut) await this.deps.recorder.record(this.event(task, 'timeout', { durationMs, error }));
+    const timeout = timedOut ? [this.event(task, 'timeout', { durationMs, error })] : [];
     if (isRetryable(cause) && task.attempts <= task.maxRetries) {
       const delay = retryDelayMs(task);
       const retryAt = new Date(Date.now() + delay);
-      const retried = await this.write(task, {
-        event: this.event(task, 'retry', { durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } }),
+      const held = await this.completions.writeAsync({
         settlement: { id: task.id, token: task.leaseToken!, outcome: 'retry', error, retryAt },
+        events: [...timeout, this.event(task, 'retry', { durationMs, error, data: { retryAt: retryAt.toISOString(), delayMs: delay } })],
       });
-      if (retried) this.deps.onRetryScheduled(retryAt);
-      if (Logger.isLevelEnabled('debug')) {
-        this.logger.debug(`Task ${task.name} ${task.id} attempt ${task.attempts} failed (${error.message}); retry in ${delay} ms`);
-      }
-      return;
+      if (held) this.deps.onRetryScheduled(retryAt);
+      return this.ended(task, held ? { outcome: 'retry', durationMs, error, retryInMs: delay } : { outcome: 'lease_lost', durationMs });
     }
-    this.logger.log(`Task ${task.name} ${task.id} failed for good after ${task.attempts} attempt(s): ${error.message}`);
-    await this.conclude(task, 'failed', timedOut ? 'timeout' : 'failed', startedAt, error);
-  }
-
-  /** Ends the task for good without success: its event, its result when it stores one, the settlement, then its callbacks. */
-  private async conclude(task: TaskRecord, event: 'failed' | 'cancelled', status: ResultStatus, startedAt: Date, error: TaskError): Promise<void> {
-    if (await this.write(task, this.completion(task, event, status, startedAt, { error }))) await this.deps.hooks.ended(task, status, { error });
-  }
-
-  /** Writes a completion; false (logged) when the lease was lost meanwhile and another worker may hold the task. */
-  private async write(task: TaskRecord, completion: Completion): Promise<boolean> {
+    const completion = this.completion(task, 'failed', timedOut ? 'timeout' : 'failed', startedAt, { error });
+    completion.events!.unshift(...timeout);
     const held = await this.completions.writeAsync(completion);
-    if (!held) this.leaseLost(task, completion.settlement.outcome);
-    return held;
+    this.ended(task, held ? { outcome: timedOut ? 'timeout' : 'failed', durationMs, error } : { outcome: 'lease_lost', durationMs });
   }
 
-  private leaseLost(task: TaskRecord, outcome: string): void {
-    this.logger.warn(`Task ${task.name} ${task.id}: lease lost before its ${outcome} was recorded`);
+  // Instrumentation must never break an attempt: a throw is logged and ignored.
+  private started(task: TaskRecord): void {
+    for (const observer of this.deps.instrumentation) {
+      try {
+        observer.attemptStarted(task);
+      } catch (error) {
+        this.logger.error(`Attempt instrumentation threw: ${describeError(error)}`);
+      }
+    }
   }
 
-  /** The final event, result and settlement of an attempt, all stamped with one completion time. */
+  private ended(task: TaskRecord, end: AttemptEnd): void {
+    for (const observer of this.deps.instrumentation) {
+      try {
+        observer.attemptEnded(task, end);
+      } catch (error) {
+        this.logger.error(`Attempt instrumentation threw: ${describeError(error)}`);
+      }
+    }
+  }
+
+  /** The final settlement, result, event and callback task of an attempt, all stamped with one completion time. */
   private completion(
     task: TaskRecord,
     event: 'completed' | 'failed' | 'cancelled',
     status: ResultStatus,
     startedAt: Date,
     detail: Pick<ResultRecord, 'value' | 'error'>,
+    value?: unknown,
   ): Completion {
     const completedAt = new Date();
     const durationMs = completedAt.getTime() - startedAt.getTime();
     const token = task.leaseToken!;
-    return {
-      event: this.event(task, event, { durationMs, error: detail.error, timestamp: completedAt }),
+    const callback = this.callback(task, status, value, detail.error);
+    const completion: Completion = {
+      events: [this.event(task, event, { durationMs, error: detail.error, timestamp: completedAt })],
       result: task.storeResult ? this.result(task, status, startedAt, completedAt, durationMs, detail) : undefined,
       settlement:
         status === 'success'
@@ -220,6 +239,19 @@ export class TaskRunner {
             ? { id: task.id, token, outcome: 'cancelled', error: detail.error }
             : { id: task.id, token, outcome: 'failed', error: detail.error! },
     };
+    if (callback) completion.settlement.enqueue = [callback];
+    return completion;
+  }
+
+  /** The callback task to store with the settlement; one that cannot be built is logged and left out (the task's own outcome still counts). */
+  private callback(task: TaskRecord, status: ResultStatus, value: unknown, error: TaskError | undefined): NewTask | undefined {
+    if (task.onSuccess === undefined && task.onFailure === undefined) return undefined;
+    try {
+      return this.deps.hooks.callback(task, status, { value, error });
+    } catch (thrown) {
+      this.logger.error(`Task ${task.name} ${task.id}: could not build its callback: ${describeError(thrown)}`);
+      return undefined;
+    }
   }
 
   private result(
@@ -248,8 +280,8 @@ export class TaskRunner {
     };
   }
 
-  private event(task: TaskRecord, type: TaskEventType, detail?: AttemptEventDetail): NewEvent {
-    return attemptEvent(task, this.deps.workerId, type, detail);
+  private event(task: TaskRecord, type: TaskEventType, detail?: AttemptEventDetail): TaskEvent {
+    return completeEvent(attemptEvent(task, this.deps.workerId, type, detail));
   }
 }
 

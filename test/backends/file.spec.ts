@@ -4,26 +4,30 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { BackendContext } from '../../lib/backends/backend.registry.js';
-import { CorruptFileError, fileBackend, fileStoreRoot } from '../../lib/backends/file/index.js';
-import { SharedResources } from '../../lib/backends/shared-resources.js';
-import type { EventStore } from '../../lib/storage/event.store.js';
-import type { ResultStore } from '../../lib/storage/result.store.js';
+import { CorruptFileError, fileBackend, fileStoreRoot, RECOVER_AFTER_MS } from '../../lib/backends/file/index.js';
+import { TaskDependents } from '../../lib/backends/file/task-dependents.js';
+import { TaskInserter } from '../../lib/backends/file/task-enqueue.js';
+import { TaskEnds } from '../../lib/backends/file/task-ends.js';
+import type { TaskRecord } from '../../lib/models/task.model.js';
+import type { BackendContext, StorageEngine } from '../../lib/storage/engine.js';
 import type { ScheduleAdvance, ScheduleStore } from '../../lib/storage/schedule.store.js';
-import type { TaskQueueStore } from '../../lib/storage/task-queue.store.js';
-import { describeEventStoreConformance } from '../conformance/event-store.conformance.js';
-import { ids, newEvent, newResult, newTask, reserveRequest, taskError, testClock } from '../conformance/fixtures.js';
-import { describeResultStoreConformance } from '../conformance/result-store.conformance.js';
-import { describeScheduleStoreConformance, newSchedule } from '../conformance/schedule-store.conformance.js';
-import { describeTaskQueueConformance } from '../conformance/task-queue.conformance.js';
+import { WRITE_NOTHING, type TaskQueueStore } from '../../lib/storage/task-queue.store.js';
+import { ids, newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, testClock, WRITE_ALL } from '../../lib/testing/fixtures.js';
+
+/*
+ * What is particular to the file backend. The behaviour every backend shares, across instances
+ * too, is the conformance suite's (test/conformance); here: folders, the claim and marker files,
+ * crash repair, the outbox, and engines opened on one folder as separate processes would.
+ */
 
 const PROJECT = 'omniq-test';
 
-/** Folders made by the test and stores it opened on them (simulated processes), undone after it. */
+/** Folders made by the test and engines it opened on them (simulated processes), undone after it. */
 const folders: string[] = [];
-const opened: Array<{ close(): Promise<void> }> = [];
+const opened: StorageEngine[] = [];
 afterEach(async () => {
-  await Promise.all(opened.splice(0).map((store) => store.close()));
+  jest.restoreAllMocks();
+  await Promise.all(opened.splice(0).map((engine) => engine.close()));
   await Promise.all(folders.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -33,51 +37,51 @@ async function newFolder(): Promise<string> {
   return dir;
 }
 
-const contextFor = (dir: string, projectName = PROJECT): BackendContext => ({
-  projectName,
-  baseDir: dir,
-  storageOptions: {},
-  resources: new SharedResources(),
-});
+const contextFor = (dir: string, projectName = PROJECT): BackendContext => ({ projectName, baseDir: dir, storageOptions: {} });
+const rootOf = (dir: string): string => fileStoreRoot(`file://${dir}`, contextFor(dir));
 
-async function opening<S extends { close(): Promise<void> }>(store: Promise<S>): Promise<S> {
-  opened.push(await store);
-  return store;
+/** An engine on `dir`, as one process would open it; closed after the test. */
+async function engineOn(dir: string, projectName = PROJECT): Promise<StorageEngine> {
+  const engine = await fileBackend.open(`file://${dir}`, contextFor(dir, projectName));
+  opened.push(engine);
+  return engine;
 }
-const queueOn = (dir: string, projectName = PROJECT): Promise<TaskQueueStore> =>
-  opening(fileBackend.createTaskQueue(`file://${dir}`, contextFor(dir, projectName)));
-const resultsOn = (dir: string, projectName = PROJECT): Promise<ResultStore> =>
-  opening(fileBackend.createResultStore(`file://${dir}`, contextFor(dir, projectName)));
-const eventsOn = (dir: string, projectName = PROJECT): Promise<EventStore> =>
-  opening(fileBackend.createEventStore(`file://${dir}`, contextFor(dir, projectName)));
 
-// The conformance suites close their own stores; each gets an empty folder.
-describeTaskQueueConformance('file', async () => {
-  const dir = await newFolder();
-  return fileBackend.createTaskQueue(`file://${dir}`, contextFor(dir));
-});
-describeResultStoreConformance('file', async () => {
-  const dir = await newFolder();
-  return fileBackend.createResultStore(`file://${dir}`, contextFor(dir));
-});
-describeEventStoreConformance('file', async () => {
-  const dir = await newFolder();
-  return fileBackend.createEventStore(`file://${dir}`, contextFor(dir));
-});
-describeScheduleStoreConformance('file', async () => {
-  const dir = await newFolder();
-  return fileBackend.createTaskQueue(`file://${dir}`, contextFor(dir));
-});
+const tokenOf = (task: TaskRecord): string => task.leaseToken as string;
 
 const schedulesOf = (queue: TaskQueueStore): ScheduleStore => {
   if (!queue.schedules) throw new Error('the file task queue keeps no schedules');
   return queue.schedules;
 };
+
 /** The fire the scheduler makes for `tick`, advancing to `next`. */
 const tickOf = (scheduleId: string, tick: Date, next: Date, runCount: number): [ScheduleAdvance, ReturnType<typeof newTask>] => [
   { nextRunAt: next, status: 'active', runCount, lastRunAt: tick },
   newTask({ scheduleId, key: `schedule:${scheduleId}:${tick.getTime()}` }),
 ];
+
+/** What a process killed at some point leaves: the call never returns, nothing after it runs. */
+const killed = (): Promise<never> => new Promise<never>(() => undefined);
+
+/**
+ * Makes call number `call` of `target[method]` (an object's, or a prototype's for every
+ * instance) the point where the process dies, before or after the call did its work; resolves
+ * once it got there. Restore the mocks then, so the surviving process calls the real methods.
+ */
+function dieAt(target: object, method: string, call: number, when: 'before' | 'after'): Promise<void> {
+  type Method = (...args: unknown[]) => Promise<unknown>;
+  const original = (target as Record<string, Method>)[method]!;
+  let calls = 0;
+  return new Promise((reached) => {
+    jest.spyOn(target as Record<string, Method>, method).mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      calls += 1;
+      if (calls < call) return original.apply(this, args);
+      if (calls === call && when === 'after') await original.apply(this, args);
+      reached();
+      return killed();
+    });
+  });
+}
 
 describe('file backend', () => {
   describe('folder from the URL', () => {
@@ -94,12 +98,20 @@ describe('file backend', () => {
       expect(() => fileStoreRoot('file:///tmp/x', contextFor('/tmp', '..'))).toThrow(/projectName/);
       expect(() => fileStoreRoot('memory://', contextFor('/tmp'))).toThrow(/not a file:\/\/ URL/);
     });
+
+    it('opens an engine whose stores are one atomic domain, notifying across processes through the folder', async () => {
+      const engine = await engineOn(await newFolder());
+      expect(engine.tasks.colocated).toEqual({ results: engine.results, events: engine.events });
+      expect(engine.tasks.colocated.results).toBe(engine.results);
+      expect(engine.results.notifier).toBe(engine.tasks.notifier);
+      expect(engine.capabilities).toEqual({ crossProcessNotify: true, atomicCompletion: true });
+    });
   });
 
-  describe('two processes on one folder', () => {
+  describe('engines on one folder, as separate processes', () => {
     it('never hand one task to both, however their reserves interleave', async () => {
       const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const [first, second] = [(await engineOn(dir)).tasks, (await engineOn(dir)).tasks];
       const tasks = Array.from({ length: 100 }, (_, i) => newTask({ priority: i % 3 }));
       await first.enqueue(tasks.slice(0, 50));
       await second.enqueue(tasks.slice(50));
@@ -117,99 +129,79 @@ describe('file backend', () => {
       expect(await second.reserve(reserveRequest())).toEqual([]);
     });
 
-    it('let one take over a lapsed lease and reject the old holder’s token', async () => {
+    it('let exactly one of a lapsed holder’s settle and the other’s reclaim win, task by task', async () => {
       const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const [holder, leader] = [(await engineOn(dir)).tasks, (await engineOn(dir)).tasks];
       const t = testClock();
-      const task = newTask({ createdAt: t(0) });
-      await first.enqueue([task]);
-      const [held] = await first.reserve(reserveRequest({ now: t(0), leaseMs: 1000 }));
-      expect(await second.reserve(reserveRequest({ now: t(999) }))).toEqual([]);
-      const [taken] = await second.reserve(reserveRequest({ now: t(1000), workerId: 'worker-2' }));
-      expect(taken).toMatchObject({ id: task.id, attempts: 2, workerId: 'worker-2' });
+      const tasks = Array.from({ length: 40 }, () => newTask({ createdAt: t(0) }));
+      await holder.enqueue(tasks);
+      const held = await holder.reserve(reserveRequest({ now: t(0), leaseMs: 1000, limit: 40 }));
 
-      const stale = { id: task.id, token: held.leaseToken as string };
-      expect(await first.settle([{ ...stale, outcome: 'success' }])).toEqual([false]);
-      expect(await first.extendLeases([stale], 60_000)).toEqual([false]);
-      expect(await first.setProgress(task.id, stale.token, 1)).toBe(false);
-      expect(await first.settle([{ id: task.id, token: taken.leaseToken as string, outcome: 'success' }])).toEqual([true]);
-      expect((await second.get(task.id))?.status).toBe('success');
+      const [reports, reclaimed] = await Promise.all([
+        holder.settle(held.map((task) => ({ id: task.id, token: tokenOf(task), outcome: 'success' as const })), WRITE_ALL),
+        leader.reclaimLapsed(t(5000), 100, WRITE_ALL),
+      ]);
+      const taken = new Set(ids(reclaimed));
+      for (const [index, task] of held.entries()) {
+        const stored = await leader.get(task.id);
+        // The settle and the reclaim write the same file: one lands, the other sees its change.
+        expect({ held: reports[index]!.held, reclaimed: taken.has(task.id) }).toEqual({ held: !taken.has(task.id), reclaimed: taken.has(task.id) });
+        expect(stored?.status).toBe(taken.has(task.id) ? 'pending' : 'success');
+      }
     });
 
-    it('share idempotency keys: of concurrent enqueues with one key, exactly one is stored', async () => {
+    it('elect one leader of many racing tryLead calls on both, and hand over with a higher fence on resign', async () => {
       const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
-      const attempts = Array.from({ length: 10 }, () => newTask({ key: 'nightly-report' }));
-      const outcomes = (await Promise.all(attempts.map((task, i) => (i % 2 ? first : second).enqueue([task])))).flat();
-      const created = outcomes.filter((outcome) => outcome.created);
-      expect(created).toHaveLength(1);
-      expect(new Set(outcomes.map((outcome) => outcome.id))).toEqual(new Set([created[0].id]));
-      expect((await first.list()).total).toBe(1);
-    });
+      const [a, b] = [(await engineOn(dir)).tasks.coordination, (await engineOn(dir)).tasks.coordination];
+      const holders = Array.from({ length: 12 }, (_, i) => `instance-${i}`);
+      const tries = (except?: string) =>
+        Promise.all(holders.filter((holder) => holder !== except).map((holder, i) => (i % 2 ? a : b).tryLead('maintenance', holder, 60_000)));
 
-    it('see a cancel requested through the other, which leaves the holder’s lease to settle', async () => {
-      const dir = await newFolder();
-      const [holder, canceller] = [await queueOn(dir), await queueOn(dir)];
-      const [task, other] = [newTask(), newTask()];
-      await holder.enqueue([task, other]);
-      const [held] = await holder.reserve(reserveRequest({ limit: 2 }));
-      expect(await holder.cancelRequested([task.id, other.id])).toEqual([]);
+      const first = await tries();
+      const leaders = first.filter((lead) => lead.leader);
+      expect(leaders).toHaveLength(1);
+      const leader = leaders[0]!.holder as string;
+      expect(first.every((lead) => lead.holder === leader && lead.fence === leaders[0]!.fence)).toBe(true);
 
-      const requested = await canceller.cancel(task.id);
-      expect(requested).toMatchObject({ changed: true, task: { status: 'running', leaseToken: held.leaseToken } });
-      expect(await holder.cancelRequested([task.id, other.id])).toEqual([task.id]);
-      expect(await holder.settle([{ id: task.id, token: held.leaseToken as string, outcome: 'cancelled' }])).toEqual([true]);
-      expect(await canceller.cancelRequested([task.id])).toEqual([]);
-      expect((await canceller.get(task.id))?.status).toBe('cancelled');
-    });
-
-    it('find dependents the other enqueued, and keep a key through the other’s dedupe window', async () => {
-      const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
-      const parent = newTask({ name: 'parent', key: 'import', dedupeWindowMs: 60_000 });
-      await first.enqueue([parent]);
-      const child = newTask({ name: 'child', dependsOn: [parent.id], onParentFailure: 'run' });
-      await second.enqueue([child]);
-      expect(ids(await first.dependentsOf(parent.id))).toEqual([child.id]);
-
-      const [held] = await first.reserve(reserveRequest({ names: ['parent'] }));
-      await first.settle([{ id: parent.id, token: held.leaseToken as string, outcome: 'failed', error: taskError() }]);
-      expect(await second.enqueue([newTask({ key: 'import' })])).toEqual([{ id: parent.id, created: false }]);
-      const [running] = await second.reserve(reserveRequest({ names: ['child'] }));
-      expect(running.id).toBe(child.id);
-      expect(await first.dependentsOf(parent.id)).toEqual([]);
-
-      // Links go with the tasks that made them.
-      await second.settle([{ id: child.id, token: running.leaseToken as string, outcome: 'success' }]);
-      expect(await first.purgeFinished(new Date(Date.now() + 1000))).toBe(2);
-      expect(await readdir(join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'children'))).toEqual([]);
+      const renewed = await tries();
+      expect(renewed.filter((lead) => lead.leader).map((lead) => lead.holder)).toEqual([leader]);
+      await (holders.indexOf(leader) % 2 ? a : b).resign('maintenance', leader);
+      const next = (await tries(leader)).filter((lead) => lead.leader);
+      expect(next).toHaveLength(1);
+      expect(next[0]!.holder).not.toBe(leader);
+      expect(next[0]!.fence).toBeGreaterThan(leaders[0]!.fence);
     });
 
     it('see each other’s results and events, and lose no event to concurrent appends and purges', async () => {
       const dir = await newFolder();
-      const [resultsA, resultsB] = [await resultsOn(dir), await resultsOn(dir)];
+      const [a, b] = [await engineOn(dir), await engineOn(dir)];
       const result = newResult();
-      await resultsA.put([result]);
-      expect(await resultsB.get(result.taskId)).toEqual(result);
+      await a.results.put([result]);
+      expect(await b.results.get(result.taskId)).toEqual(result);
 
-      const [eventsA, eventsB] = [await eventsOn(dir), await eventsOn(dir)];
       const t = testClock();
       const old = Array.from({ length: 20 }, (_, i) => newEvent({ timestamp: t(-60_000 + i) }));
-      await eventsA.append(old);
+      await a.events.append(old);
       const recent = Array.from({ length: 60 }, (_, i) => newEvent({ timestamp: t(i) }));
       const [, purged] = await Promise.all([
-        Promise.all(recent.map((event, i) => (i % 2 ? eventsA : eventsB).append([event]))),
-        eventsB.purgeOlderThan(t(-1000)),
+        Promise.all(recent.map((event, i) => (i % 2 ? a : b).events.append([event]))),
+        b.events.purgeOlderThan(t(-1000)),
       ]);
       expect(purged).toBe(20);
-      for (const store of [eventsA, eventsB]) {
-        expect(new Set(ids(await store.query()))).toEqual(new Set(ids(recent)));
-      }
+      for (const engine of [a, b]) expect(new Set(ids(await engine.events.query()))).toEqual(new Set(ids(recent)));
+    });
+
+    it('hear each other’s notifications through the watched folder', async () => {
+      const dir = await newFolder();
+      const [a, b] = [await engineOn(dir), await engineOn(dir)];
+      const heard = new Promise<string>((resolve) => b.tasks.notifier.listen('wake', resolve));
+      await a.tasks.enqueue([newTask({ queue: 'mail' })]);
+      expect(await heard).toBe('mail');
     });
 
     it('fire each schedule tick exactly once, with one task, whichever process claims it', async () => {
       const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const [first, second] = [(await engineOn(dir)).tasks, (await engineOn(dir)).tasks];
       const t = testClock();
       // An id that is no plain file name: stored under a hash of it.
       const schedule = newSchedule({ id: 'reports/nightly: eu~1', nextRunAt: t(0) });
@@ -222,24 +214,23 @@ describe('file backend', () => {
         );
         const claimed = outcomes.flatMap((outcome) => (outcome.claimed ? [outcome] : []));
         expect(claimed).toHaveLength(1);
-        expect(claimed[0].enqueued?.created).toBe(true);
-        fired.push(claimed[0].enqueued?.id as string);
+        expect(claimed[0]!.enqueued?.created).toBe(true);
+        fired.push(claimed[0]!.enqueued?.id as string);
       }
       expect(ids((await second.list()).items)).toEqual(fired);
       expect(await schedulesOf(second).getSchedule(schedule.id)).toMatchObject({ runCount: 10, nextRunAt: t(10_000), lastTaskId: fired[9] });
-      expect(await schedulesOf(second).listSchedules()).toEqual([await schedulesOf(first).getSchedule(schedule.id)]);
     });
 
     it('let a late fire of a tick enqueue nothing, even after the winner’s task finished', async () => {
       const dir = await newFolder();
-      const [first, second] = [await queueOn(dir), await queueOn(dir)];
+      const [first, second] = [(await engineOn(dir)).tasks, (await engineOn(dir)).tasks];
       const t = testClock();
       const schedule = newSchedule({ nextRunAt: t(0) });
       await schedulesOf(first).saveSchedule(schedule);
       const [advance, task] = tickOf(schedule.id, t(0), t(1000), 1);
       expect(await schedulesOf(first).fireSchedule(schedule.id, t(0), advance, task)).toEqual({ claimed: true, enqueued: { id: task.id, created: true } });
       const [held] = await second.reserve(reserveRequest());
-      await second.settle([{ id: held.id, token: held.leaseToken as string, outcome: 'success' }]);
+      await second.settle([{ id: held!.id, token: tokenOf(held!), outcome: 'success' }], WRITE_NOTHING);
 
       // Same tick, same key, but the key no longer dedupes: the finished holder is not live.
       const late = { ...task, id: randomUUID() };
@@ -249,15 +240,15 @@ describe('file backend', () => {
 
     it('finish a fire whose process died between claiming it and enqueueing its task', async () => {
       const dir = await newFolder();
-      const [dying, survivor] = [await queueOn(dir), await queueOn(dir)];
+      const [dying, survivor] = [(await engineOn(dir)).tasks, (await engineOn(dir)).tasks];
       const t = testClock();
       const schedule = newSchedule({ nextRunAt: t(0) });
       await schedulesOf(dying).saveSchedule(schedule);
       const dieInEnqueue = async (tick: number): Promise<string> => {
         const [advance, task] = tickOf(schedule.id, t(tick), t(tick + 1000), tick / 1000 + 1);
-        const killed = jest.spyOn(dying, 'enqueue').mockRejectedValueOnce(new Error('killed'));
+        const failing = jest.spyOn(dying, 'enqueue').mockRejectedValueOnce(new Error('killed'));
         await expect(schedulesOf(dying).fireSchedule(schedule.id, t(tick), advance, task)).rejects.toThrow('killed');
-        killed.mockRestore();
+        failing.mockRestore();
         expect(await survivor.get(task.id)).toBeUndefined();
         return task.id;
       };
@@ -272,21 +263,19 @@ describe('file backend', () => {
       const alsoLost = await dieInEnqueue(2000);
       expect(await schedulesOf(survivor).dueSchedules(t(2500), 10)).toEqual([]);
       expect(ids((await survivor.list()).items)).toEqual([lost, next.id, alsoLost]);
-      expect(await schedulesOf(survivor).getSchedule(schedule.id)).toMatchObject({ runCount: 3, nextRunAt: t(3000), lastTaskId: alsoLost });
 
       // So does deleting the schedule.
       const lastLost = await dieInEnqueue(3000);
       expect(await schedulesOf(survivor).deleteSchedule(schedule.id)).toBe(true);
       expect((await survivor.get(lastLost))?.status).toBe('pending');
-      expect(await schedulesOf(survivor).listSchedules()).toEqual([]);
     });
 
     it('pass over a task another process is writing, and skip past a claim its crashed writer left', async () => {
       const dir = await newFolder();
-      const store = await queueOn(dir);
+      const store = (await engineOn(dir)).tasks;
       const [busy, orphaned] = [newTask({ priority: 1 }), newTask()];
       await store.enqueue([busy, orphaned]);
-      const claims = join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'task-claims');
+      const claims = join(rootOf(dir), 'task-claims');
       await writeFile(join(claims, `${busy.id}~1`), '');
       await writeFile(join(claims, `${orphaned.id}~1`), '');
       const longAgo = new Date(Date.now() - 60_000);
@@ -297,6 +286,118 @@ describe('file backend', () => {
     });
   });
 
+  describe('outbox: a process killed between a task’s end and its effects', () => {
+    /** A parent with a callback, a dependent and the dependent’s own dependent. */
+    async function family(store: TaskQueueStore) {
+      const parent = newTask({ name: 'parent' });
+      const child = newTask({ name: 'child', dependsOn: [parent.id] });
+      const grandchild = newTask({ name: 'grandchild', dependsOn: [child.id] });
+      await store.enqueue([parent, child, grandchild]);
+      const [running] = await store.reserve(reserveRequest({ names: ['parent'] }));
+      return { parent: running!, child, grandchild, callback: newTask({ name: 'callback', queue: 'callbacks' }) };
+    }
+
+    // Each point, in the order the store reaches it: [where it dies, the object and method, which call, before or after it].
+    const points: Array<[string, (engine: StorageEngine) => object, string, number, 'before' | 'after']> = [
+      ['right after the task’s own write', (engine) => engine.results, 'put', 1, 'before'],
+      ['after writing the parent’s result', (engine) => engine.results, 'put', 1, 'after'],
+      ['after appending the parent’s events', (engine) => engine.events, 'append', 1, 'after'],
+      ['after storing the callback', () => TaskInserter.prototype, 'insert', 1, 'after'],
+      ['after cancelling the child, before its result', (engine) => engine.results, 'put', 2, 'before'],
+      ['with everything written but the last entry’s removal', (engine) => engine.events, 'append', 3, 'after'],
+    ];
+
+    it.each(points)('finishes the cascade and the callback exactly once when it dies %s', async (_where, objectOf, method, call, when) => {
+      const dir = await newFolder();
+      const [dying, survivor] = [await engineOn(dir), await engineOn(dir)];
+      const { parent, child, grandchild, callback } = await family(dying.tasks);
+      const died = dieAt(objectOf(dying), method, call, when);
+      const failed = newEvent({ type: 'failed', taskId: parent.id });
+      void dying.tasks.settle(
+        [
+          {
+            id: parent.id,
+            token: tokenOf(parent),
+            outcome: 'failed',
+            error: taskError(),
+            result: newResult({ taskId: parent.id, status: 'failed', value: undefined, error: taskError() }),
+            events: [failed],
+            enqueue: [callback],
+          },
+        ],
+        WRITE_ALL,
+      );
+      await died;
+      jest.restoreAllMocks();
+      // The end, its result and its event are all there from the task's own write on.
+      expect((await survivor.tasks.get(parent.id))?.status).toBe('failed');
+      expect(await survivor.results.get(parent.id)).toMatchObject({ status: 'failed' });
+      expect(await survivor.events.query({ taskId: parent.id })).toEqual([failed]);
+      // Its effects are still the dying process's to apply, for all the survivor can tell.
+      expect(await survivor.tasks.recoverPending!(new Date(), WRITE_ALL)).toEqual([]);
+      expect(await readdir(join(rootOf(dir), 'pending'))).not.toEqual([]);
+
+      const ended = await survivor.tasks.recoverPending!(new Date(Date.now() + RECOVER_AFTER_MS), WRITE_ALL);
+      expect(ids(ended).every((id) => id === child.id || id === grandchild.id)).toBe(true);
+      const [storedParent, storedChild, storedGrandchild] = (await survivor.tasks.getMany([parent.id, child.id, grandchild.id])) as TaskRecord[];
+      expect(storedParent).toMatchObject({ status: 'failed' });
+      expect(storedChild).toMatchObject({ status: 'cancelled', cancelledBy: parent.id });
+      expect(storedGrandchild).toMatchObject({ status: 'cancelled', cancelledBy: child.id });
+      expect((await survivor.tasks.list({ name: 'callback' })).items.map((task) => task.id)).toEqual([callback.id]);
+      expect(await survivor.results.get(parent.id)).toMatchObject({ status: 'failed' });
+      for (const task of [child, grandchild]) {
+        expect(await survivor.results.get(task.id)).toMatchObject({ status: 'cancelled' });
+        expect((await survivor.events.query({ taskId: task.id })).map((event) => event.type)).toEqual(['cancelled']);
+      }
+      expect(await survivor.events.query({ taskId: parent.id })).toEqual([failed]);
+      expect(await readdir(join(rootOf(dir), 'pending'))).toEqual([]);
+      expect(await survivor.tasks.recoverPending!(new Date(Date.now() + RECOVER_AFTER_MS), WRITE_ALL)).toEqual([]);
+    });
+
+    it('cancels a child stored after its parent’s cascade, when the process storing it died before looking at the parent again', async () => {
+      const dir = await newFolder();
+      const [dying, survivor] = [await engineOn(dir), await engineOn(dir)];
+      const t = testClock();
+      const parent = newTask({ name: 'parent' });
+      await survivor.tasks.enqueue([parent]);
+      const [running] = await survivor.tasks.reserve(reserveRequest());
+
+      // The dying enqueue checks the parent (running), is held up before storing the child...
+      const link = TaskDependents.prototype.link;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const checked = new Promise<void>((resolve) => {
+        jest.spyOn(TaskDependents.prototype, 'link').mockImplementationOnce(async function (this: TaskDependents, ...args) {
+          resolve();
+          await held;
+          return link.apply(this, args);
+        });
+      });
+      // ...and dies right after storing it, before it would read the parent again.
+      const stored = new Promise<void>((resolve) => {
+        jest.spyOn(TaskEnds.prototype, 'cancelDoomed').mockImplementationOnce(() => {
+          resolve();
+          return killed();
+        });
+      });
+      const child = newTask({ name: 'child', dependsOn: [parent.id] });
+      void dying.tasks.enqueue([child]);
+      await checked;
+      // Meanwhile the parent fails, long enough ago that its own cascade had its chance; it finds no child.
+      const [report] = await survivor.tasks.settle([{ id: parent.id, token: tokenOf(running!), outcome: 'failed', error: taskError(), at: t(-10_000) }], WRITE_ALL);
+      expect(report).toEqual({ held: true, ended: [], enqueued: [] });
+      release();
+      await stored;
+      jest.restoreAllMocks();
+      expect((await survivor.tasks.get(child.id))?.status).toBe('pending');
+
+      // The next reserve that meets it, in any process, repairs the cascade.
+      expect(await survivor.tasks.reserve(reserveRequest())).toEqual([]);
+      expect(await survivor.tasks.get(child.id)).toMatchObject({ status: 'cancelled', cancelledBy: parent.id });
+      expect((await survivor.events.query({ taskId: child.id })).map((event) => event.type)).toEqual(['cancelled']);
+    });
+  });
+
   describe('durability', () => {
     it('keeps tasks, leases, keys, results and events across close and reopen', async () => {
       const dir = await newFolder();
@@ -304,35 +405,39 @@ describe('file backend', () => {
       const parent = newTask({ createdAt: t(0), key: 'parent' });
       const child = newTask({ createdAt: t(0), dependsOn: [parent.id] });
       const later = newTask({ createdAt: t(0), runAt: t(60_000) });
-      const before = await queueOn(dir);
-      await before.enqueue([parent, child, later]);
-      const [held] = await before.reserve(reserveRequest({ now: t(0) }));
-      await before.setProgress(parent.id, held.leaseToken as string, { step: 1 });
-      const snapshot = await before.list();
-      await (await resultsOn(dir)).put([newResult({ taskId: parent.id })]);
+      const before = await engineOn(dir);
+      await before.tasks.enqueue([parent, child, later]);
+      const [held] = await before.tasks.reserve(reserveRequest({ now: t(0) }));
+      await before.tasks.setProgress(parent.id, tokenOf(held!), { step: 1 });
+      await before.tasks.pauseQueue('paused');
+      const snapshot = await before.tasks.list();
+      await before.results.put([newResult({ taskId: parent.id })]);
       const event = newEvent({ taskId: parent.id });
-      await (await eventsOn(dir)).append([event]);
-      await Promise.all(opened.splice(0).map((store) => store.close()));
+      await before.events.append([event]);
+      await Promise.all(opened.splice(0).map((engine) => engine.close()));
 
-      const after = await queueOn(dir);
-      expect(await after.list()).toEqual(snapshot);
-      expect(await after.get(parent.id)).toMatchObject({ status: 'running', progress: { step: 1 }, leaseToken: held.leaseToken });
-      expect(await after.enqueue([newTask({ key: 'parent' })])).toEqual([{ id: parent.id, created: false }]);
-      expect(await after.reserve(reserveRequest({ now: t(1) }))).toEqual([]);
-      expect(await after.settle([{ id: parent.id, token: held.leaseToken as string, outcome: 'success' }])).toEqual([true]);
-      expect(ids(await after.reserve(reserveRequest({ now: t(60_000) })))).toEqual([child.id, later.id]);
-      expect((await (await resultsOn(dir)).get(parent.id))?.taskId).toBe(parent.id);
-      expect(ids(await (await eventsOn(dir)).query({ taskId: parent.id }))).toEqual([event.id]);
+      const after = await engineOn(dir);
+      expect(await after.tasks.list()).toEqual(snapshot);
+      expect(await after.tasks.get(parent.id)).toMatchObject({ status: 'running', progress: { step: 1 }, leaseToken: held!.leaseToken });
+      expect(await after.tasks.enqueue([newTask({ key: 'parent' })])).toEqual([{ id: parent.id, created: false }]);
+      expect(await after.tasks.pausedQueues()).toEqual(['paused']);
+      expect(await after.tasks.reserve(reserveRequest({ now: t(1) }))).toEqual([]);
+      expect(await after.tasks.settle([{ id: parent.id, token: tokenOf(held!), outcome: 'success' }], WRITE_NOTHING)).toEqual([
+        { held: true, ended: [], enqueued: [] },
+      ]);
+      expect(ids(await after.tasks.reserve(reserveRequest({ now: t(60_000) })))).toEqual([child.id, later.id]);
+      expect((await after.results.get(parent.id))?.taskId).toBe(parent.id);
+      expect(ids(await after.events.query({ taskId: parent.id }))).toEqual([event.id]);
     });
 
     it('repairs what a crash between a task write and its marker leaves behind', async () => {
       const dir = await newFolder();
-      const root = fileStoreRoot(`file://${dir}`, contextFor(dir));
-      const before = await queueOn(dir);
+      const root = rootOf(dir);
+      const before = (await engineOn(dir)).tasks;
       const [ended, waiting] = [newTask(), newTask()];
       await before.enqueue([ended, waiting]);
       const [held] = await before.reserve(reserveRequest({ limit: 1 }));
-      await before.settle([{ id: ended.id, token: held.leaseToken as string, outcome: 'success' }]);
+      await before.settle([{ id: ended.id, token: tokenOf(held!), outcome: 'success' }], WRITE_NOTHING);
       // As if the process died after writing the final record, before moving its marker, and
       // another died between an enqueue's marker and its task file.
       await rename(join(root, 'done', `${ended.id}~2`), join(root, 'live', `${ended.id}~1`));
@@ -341,7 +446,7 @@ describe('file backend', () => {
       const longAgo = new Date(Date.now() - 60_000);
       await utimes(ghost, longAgo, longAgo);
 
-      const after = await queueOn(dir);
+      const after = (await engineOn(dir)).tasks;
       expect(ids(await after.reserve(reserveRequest()))).toEqual([waiting.id]);
       expect(await after.counts()).toEqual(
         expect.arrayContaining([
@@ -354,38 +459,44 @@ describe('file backend', () => {
       expect(await readdir(join(root, 'done'))).toEqual([`${ended.id}~2`]);
     });
 
-    it('drops a dependents link left by an enqueue that died before storing its task, once it is old', async () => {
+    it('drops a dependents link an enqueue left when it died before storing its task, once it is old', async () => {
       const dir = await newFolder();
-      const store = await queueOn(dir);
-      const parent = newTask();
-      const child = newTask({ dependsOn: [parent.id] });
+      const store = (await engineOn(dir)).tasks;
+      const parent = newTask({ name: 'parent' });
+      const child = newTask({ name: 'child', dependsOn: [parent.id] });
       await store.enqueue([parent, child]);
-      const links = join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'children', parent.id);
+      const links = join(rootOf(dir), 'children', parent.id);
       const [dead, inFlight] = [randomUUID(), randomUUID()];
       await writeFile(join(links, dead), '');
       await writeFile(join(links, inFlight), '');
       const longAgo = new Date(Date.now() - 60_000);
       await utimes(join(links, dead), longAgo, longAgo);
 
-      expect(ids(await store.dependentsOf(parent.id))).toEqual([child.id]);
+      const [running] = await store.reserve(reserveRequest({ names: ['parent'] }));
+      const [report] = await store.settle([{ id: parent.id, token: tokenOf(running!), outcome: 'failed', error: taskError() }], WRITE_NOTHING);
+      expect(report).toMatchObject({ held: true, ended: [{ id: child.id, status: 'cancelled' }] });
       expect((await readdir(links)).sort()).toEqual([child.id, inFlight].sort());
+
+      // Links go with the tasks that made them.
+      await rm(join(links, inFlight));
+      expect(await store.purgeFinished(new Date(Date.now() + 1000))).toBe(2);
+      expect(await readdir(join(rootOf(dir), 'children'))).toEqual([]);
     });
 
     it('keeps projects that share a folder apart', async () => {
       const dir = await newFolder();
-      const [mine, theirs] = [await queueOn(dir, 'mine'), await queueOn(dir, 'theirs')];
+      const [mine, theirs] = [await engineOn(dir, 'mine'), await engineOn(dir, 'theirs')];
       const task = newTask({ key: 'shared-key' });
-      await mine.enqueue([task]);
-      expect(await theirs.get(task.id)).toBeUndefined();
-      expect(await theirs.reserve(reserveRequest())).toEqual([]);
-      expect((await theirs.enqueue([newTask({ key: 'shared-key' })]))[0].created).toBe(true);
-      expect(ids(await mine.reserve(reserveRequest()))).toEqual([task.id]);
+      await mine.tasks.enqueue([task]);
+      expect(await theirs.tasks.get(task.id)).toBeUndefined();
+      expect(await theirs.tasks.reserve(reserveRequest())).toEqual([]);
+      expect((await theirs.tasks.enqueue([newTask({ key: 'shared-key' })]))[0]!.created).toBe(true);
+      expect(ids(await mine.tasks.reserve(reserveRequest()))).toEqual([task.id]);
 
-      const result = newResult({ taskId: task.id });
-      await (await resultsOn(dir, 'mine')).put([result]);
-      expect(await (await resultsOn(dir, 'theirs')).get(task.id)).toBeUndefined();
-      await (await eventsOn(dir, 'mine')).append([newEvent()]);
-      expect(await (await eventsOn(dir, 'theirs')).query()).toEqual([]);
+      await mine.results.put([newResult({ taskId: task.id })]);
+      expect(await theirs.results.get(task.id)).toBeUndefined();
+      await mine.events.append([newEvent()]);
+      expect(await theirs.events.query()).toEqual([]);
     });
   });
 
@@ -394,33 +505,32 @@ describe('file backend', () => {
     beforeEach(() => {
       logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     });
-    afterEach(() => logged.mockRestore());
 
     it('skips a corrupt task file with one logged error, and keeps running the others', async () => {
       const dir = await newFolder();
-      const store = await queueOn(dir);
+      const store = (await engineOn(dir)).tasks;
       const tasks = [newTask(), newTask(), newTask()];
       await store.enqueue(tasks);
-      const damaged = join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'tasks', `${tasks[1].id}.json`);
+      const damaged = join(rootOf(dir), 'tasks', `${tasks[1]!.id}.json`);
       await writeFile(damaged, '{"format":"omniq.task/1", "gen": 0, "rev": "x", "body": {');
-      const fresh = await queueOn(dir);
+      const fresh = (await engineOn(dir)).tasks;
 
-      expect(ids(await fresh.reserve(reserveRequest()))).toEqual([tasks[0].id, tasks[2].id]);
+      expect(ids(await fresh.reserve(reserveRequest()))).toEqual([tasks[0]!.id, tasks[2]!.id]);
       expect(await fresh.reserve(reserveRequest())).toEqual([]);
       expect((await fresh.list()).total).toBe(2);
-      await expect(fresh.get(tasks[1].id)).rejects.toThrow(CorruptFileError);
+      await expect(fresh.get(tasks[1]!.id)).rejects.toThrow(CorruptFileError);
       expect(logged).toHaveBeenCalledTimes(1);
-      expect(String(logged.mock.calls[0][0])).toContain(damaged);
+      expect(String(logged.mock.calls[0]![0])).toContain(damaged);
     });
 
     it('skips a damaged line of the event log', async () => {
       const dir = await newFolder();
-      const events = await eventsOn(dir);
+      const events = (await engineOn(dir)).events;
       const [first, second] = [newEvent(), newEvent()];
       await events.append([first]);
-      await writeFile(join(fileStoreRoot(`file://${dir}`, contextFor(dir)), 'events.jsonl'), 'not json\n', { flag: 'a' });
+      await writeFile(join(rootOf(dir), 'events.jsonl'), 'not json\n', { flag: 'a' });
       await events.append([second]);
-      expect(ids(await (await eventsOn(dir)).query())).toEqual(ids([first, second]));
+      expect(ids(await (await engineOn(dir)).events.query())).toEqual(ids([first, second]));
       expect(logged).toHaveBeenCalledWith(expect.stringContaining('damaged line'));
     });
   });

@@ -3,7 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { loadConfig } from '../../lib/config/config.loader.js';
-import { BACKEND_TYPES } from '../../lib/config/config.schema.js';
+import { defaultBackendUrl } from '../../lib/backends/backend.registry.js';
 import { OmniQConfigError } from '../../lib/config/config.validation.js';
 import { resolveConfig } from '../../lib/config/omniq-config.js';
 import { MemoryTaskQueueStore } from '../../lib/backends/memory/index.js';
@@ -58,6 +58,7 @@ describe('configuration defaults', () => {
         heartbeatMs: 10_000,
         shutdownTimeoutMs: 10_000,
       },
+      maintenance: { enabled: true, intervalMs: 1_000, leaderTtlMs: 10_000 },
       scheduler: { enabled: true, pollIntervalMs: 1_000, missedGraceMs: 60_000 },
       taskDefaults: {
         queue: 'default',
@@ -195,10 +196,17 @@ describe('backend selection', () => {
     ]);
   });
 
+  it('rejects a maintenance lease that would lapse between two renewals, naming the setting', () => {
+    expect(() => loadConfig({ maintenance: { intervalMs: 5_000, leaderTtlMs: 5_000 } }, {})).toThrow(
+      'maintenance.leaderTtlMs (5000 ms) must be more than maintenance.intervalMs (5000 ms): the leader renews its lease once per interval',
+    );
+    expect(() => loadConfig({ maintenance: { intervalMs: 20_000 } }, {})).toThrow('maintenance.intervalMs');
+  });
+
   it('turns a type alone into its default URL, with the base directory made absolute', () => {
-    expect(BACKEND_TYPES.memory!.defaultUrl!('./data')).toBe('memory://');
-    expect(BACKEND_TYPES.sqlite!.defaultUrl!('./data')).toBe(`sqlite://${resolve('data', 'omniq.db')}`);
-    expect(BACKEND_TYPES.file!.defaultUrl!('/srv/omniq')).toBe('file:///srv/omniq');
+    expect(defaultBackendUrl('memory', './data')).toBe('memory://');
+    expect(defaultBackendUrl('sqlite', './data')).toBe(`sqlite://${resolve('data', 'omniq.db')}`);
+    expect(defaultBackendUrl('file', '/srv/omniq')).toBe('file:///srv/omniq');
   });
 
   it('resolves a type alone to its default URL under the base directory', () => {

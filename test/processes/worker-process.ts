@@ -7,13 +7,17 @@
  * where, and `stopped` once a graceful shutdown (SIGTERM through Nest's shutdown hooks) completed.
  * With WORKER_PROCESS_SCHEDULE (JSON schedule options) set, it also creates the schedule
  * `proc.ticker` firing the no-op task `proc.tick`, as every instance of an app would at startup.
+ * WORKER_PROCESS_OPTIONS (JSON) adds module options (`worker`, `maintenance`, … merged over the
+ * defaults below). WORKER_PROCESS_CRASH=before-settle|after-settle makes the process SIGKILL
+ * itself the first time it settles a failed attempt, just before or just after the store call:
+ * the points between a task's end and its cascade and callback.
  */
 import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { OmniQModule, OmniQService, Task, type TaskContext } from '../../lib/index.js';
+import { NonRetryableError, OMNIQ_TASK_QUEUE, OmniQModule, OmniQService, Task, type TaskContext, type TaskQueueStore } from '../../lib/index.js';
 
 const [backend, executionsLog, concurrency, leaseMs, workMs] = process.argv.slice(2);
 if (!backend || !executionsLog) throw new Error('usage: worker-process <backend-url> <executions-log> <concurrency> <leaseMs> <workMs>');
@@ -28,6 +32,13 @@ class ProcessTasks implements OnApplicationShutdown {
   @Task('proc.tick')
   tick(): void {}
 
+  @Task('proc.fail', { maxRetries: 0 })
+  fail(_: unknown, ctx: TaskContext): never {
+    appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);
+    process.stdout.write(`started ${ctx.taskId}\n`);
+    throw new NonRetryableError('failed on purpose');
+  }
+
   @Task('proc.work', { maxRetries: 0 })
   async work(payload: { n: number }, ctx: TaskContext): Promise<{ n: number; pid: number }> {
     appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);
@@ -37,20 +48,39 @@ class ProcessTasks implements OnApplicationShutdown {
   }
 }
 
+const extra = JSON.parse(process.env.WORKER_PROCESS_OPTIONS ?? '{}') as { worker?: object; maintenance?: object; resultPollIntervalMs?: number };
+
 @Module({
   imports: [
     OmniQModule.forRoot({
       backend,
-      worker: { concurrency: Number(concurrency ?? 10), leaseMs: Number(leaseMs ?? 30_000), pollIntervalMs: 50, shutdownTimeoutMs: 5_000 },
+      allowUnregisteredTasks: true,
+      resultPollIntervalMs: extra.resultPollIntervalMs,
+      worker: { concurrency: Number(concurrency ?? 10), leaseMs: Number(leaseMs ?? 30_000), pollIntervalMs: 50, shutdownTimeoutMs: 5_000, ...extra.worker },
       scheduler: { pollIntervalMs: 200 },
+      maintenance: { intervalMs: 50, leaderTtlMs: 1_000, ...extra.maintenance },
     }),
   ],
   providers: [ProcessTasks],
 })
 class WorkerProcessModule {}
 
-const app = await NestFactory.createApplicationContext(WorkerProcessModule, { logger: ['error', 'warn'] });
+const app = await NestFactory.createApplicationContext(WorkerProcessModule, { logger: ['error', 'warn', 'log'] });
+const crash = process.env.WORKER_PROCESS_CRASH;
+if (crash) crashAroundFailedSettle(app.get<TaskQueueStore>(OMNIQ_TASK_QUEUE), crash);
 app.enableShutdownHooks();
 const schedule = process.env.WORKER_PROCESS_SCHEDULE;
 if (schedule) await app.get(OmniQService).createSchedule('proc.ticker', { task: 'proc.tick', ...(JSON.parse(schedule) as object) });
 process.stdout.write('ready\n');
+
+/** Kills this process at once around the store call that settles a failed attempt. */
+function crashAroundFailedSettle(queue: TaskQueueStore, when: string): void {
+  const settle = queue.settle.bind(queue);
+  queue.settle = async (settlements, scope) => {
+    const failing = settlements.some((s) => s.outcome === 'failed');
+    if (failing && when === 'before-settle') process.kill(process.pid, 'SIGKILL');
+    const reports = await settle(settlements, scope);
+    if (failing && when === 'after-settle') process.kill(process.pid, 'SIGKILL');
+    return reports;
+  };
+}

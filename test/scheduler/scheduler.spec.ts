@@ -1,8 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import {
-  MemoryEventStore,
-  MemoryResultStore,
-  MemoryTaskQueueStore,
   ScheduleDefinitionError,
   Scheduled,
   Task,
@@ -11,6 +8,8 @@ import {
 } from '../../lib/index.js';
 import { nextEvents } from '../support/events.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
+import { describeOnEveryBackend } from '../support/backends.js';
+import { eventually } from '../support/eventually.js';
 
 const calls: Array<{ schedule: string; payload: unknown }> = [];
 
@@ -35,11 +34,7 @@ class ScheduledTasks {
   }
 }
 
-function sharedStores() {
-  return { taskQueue: new MemoryTaskQueueStore(), resultStore: new MemoryResultStore(), eventStore: new MemoryEventStore() };
-}
-
-describe('OmniQScheduler', () => {
+describeOnEveryBackend('OmniQScheduler', (backend) => {
   const apps: TestApp[] = [];
   const boot = async (...args: Parameters<typeof createTestApp>): Promise<TestApp> => {
     const app = await createTestApp(...args);
@@ -53,7 +48,7 @@ describe('OmniQScheduler', () => {
 
   it('registers @Scheduled methods, fires them on time with their payload, and expires them after maxRuns', async () => {
     const completed = (t: TestApp) => nextEvents(t.omniq, 3, (e) => e.type === 'completed' && e.scheduleId === 'ScheduledTasks.heartbeat');
-    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const t = await boot({ backend: backend.url() }, [ScheduledTasks]);
     const done = await completed(t);
     expect(done).toHaveLength(3);
     expect(calls.filter((c) => c.schedule === 'heartbeat').map((c) => c.payload)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
@@ -65,7 +60,7 @@ describe('OmniQScheduler', () => {
   });
 
   it('stores cron schedules with their next fire time in the time zone', async () => {
-    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const t = await boot({ backend: backend.url() }, [ScheduledTasks]);
     const nightly = await t.omniq.getSchedule('nightly-report');
     expect(nightly).toMatchObject({ kind: 'cron', cron: '0 3 * * *', tz: 'Europe/Berlin', taskName: 'report.daily', payload: { kind: 'nightly' }, status: 'active' });
     const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' }).format(nightly!.nextRunAt!);
@@ -74,15 +69,15 @@ describe('OmniQScheduler', () => {
   });
 
   it('pauses and resumes through the store: every instance stops, it stays paused after a restart, and events are recorded', async () => {
-    const stores = sharedStores();
-    const first = await boot({ ...stores }, [ScheduledTasks]);
+    const shared = await backend.shared();
+    const first = await boot({ ...shared.options }, [ScheduledTasks]);
     const paused = await first.omniq.pauseSchedule('nightly-report');
     expect(paused).toMatchObject({ status: 'paused' });
     expect(paused.nextRunAt).toBeUndefined();
     await first.close();
     apps.splice(apps.indexOf(first), 1);
 
-    const second = await boot({ ...stores }, [ScheduledTasks]);
+    const second = await boot({ ...shared.options }, [ScheduledTasks]);
     expect((await second.omniq.getSchedule('nightly-report'))?.status).toBe('paused');
     const resumed = await second.omniq.resumeSchedule('nightly-report');
     expect(resumed.status).toBe('active');
@@ -93,7 +88,7 @@ describe('OmniQScheduler', () => {
   });
 
   it('reconciles at bootstrap: a schedule removed from the code is disabled, a changed one updated', async () => {
-    const stores = sharedStores();
+    const shared = await backend.shared();
     @Injectable()
     class V1 {
       @Scheduled({ name: 'sync', every: '1h' })
@@ -106,11 +101,11 @@ describe('OmniQScheduler', () => {
       @Scheduled({ name: 'sync', every: '2h' })
       sync(): void {}
     }
-    const v1 = await boot({ ...stores }, [V1]);
+    const v1 = await boot({ ...shared.options }, [V1]);
     const before = await v1.omniq.getSchedule('sync');
     await v1.close();
     apps.splice(0);
-    const v2 = await boot({ ...stores }, [V2]);
+    const v2 = await boot({ ...shared.options }, [V2]);
     expect(await v2.omniq.getSchedule('legacy')).toMatchObject({ status: 'disabled' });
     const after = await v2.omniq.getSchedule('sync');
     expect(after).toMatchObject({ status: 'active', everyMs: 7_200_000 });
@@ -118,7 +113,7 @@ describe('OmniQScheduler', () => {
   });
 
   it('creates schedules at runtime for registered tasks, triggers them now, and removes them', async () => {
-    const t = await boot({ backend: 'memory://' }, [ScheduledTasks]);
+    const t = await boot({ backend: backend.url() }, [ScheduledTasks]);
     const created = await t.omniq.createSchedule('hourly-cleanup', { task: 'cleanup', cron: '0 * * * *' });
     expect(created).toMatchObject({ id: 'hourly-cleanup', source: 'runtime', status: 'active', taskName: 'cleanup' });
     expect((await t.omniq.listSchedules()).map((s) => s.id)).toContain('hourly-cleanup');
@@ -134,15 +129,16 @@ describe('OmniQScheduler', () => {
   });
 
   it('fires each tick exactly once however many instances share the store', async () => {
-    const stores = sharedStores();
+    const shared = await backend.shared();
     @Injectable()
     class Ticker {
       @Task('tick')
       @Scheduled({ name: 'ticker', every: 40, maxRuns: 10, overlap: true })
       tick(): void {}
     }
-    const instances = await Promise.all([0, 1, 2].map(() => boot({ ...stores, scheduler: { pollIntervalMs: 10 } }, [Ticker])));
-    await nextEvents(instances[0]!.omniq, 10, (e) => e.type === 'completed' && e.scheduleId === 'ticker');
+    const instances = await Promise.all([0, 1, 2].map(() => boot({ ...shared.options, scheduler: { pollIntervalMs: 10 } }, [Ticker])));
+    // Each instance has its own engine on the storage: another one's completions reach this one through the store.
+    await eventually(async () => ((await instances[0]!.omniq.stats()).default?.success ?? 0) >= 10 || undefined, 20_000, 'ten ticks to run');
     const enqueued = await instances[0]!.omniq.getEvents({ scheduleId: 'ticker', types: ['enqueued'] });
     expect(enqueued).toHaveLength(10);
     const fireTimes = enqueued.map((e) => Date.parse(e.message!.split(' for ')[1]!)).sort((a, b) => a - b);
@@ -162,8 +158,8 @@ describe('OmniQScheduler', () => {
       @Scheduled(options)
       job(): void {}
     }
-    const booting = createTestApp({ backend: 'memory://' }, [Bad]);
+    const booting = createTestApp({ backend: backend.url() }, [Bad]);
     await expect(booting).rejects.toThrow(ScheduleDefinitionError);
-    await expect(createTestApp({ backend: 'memory://' }, [Bad])).rejects.toThrow(message);
+    await expect(createTestApp({ backend: backend.url() }, [Bad])).rejects.toThrow(message);
   });
 });

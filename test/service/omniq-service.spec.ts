@@ -9,6 +9,7 @@ import {
   type TaskEvent,
 } from '../../lib/index.js';
 import { createTestApp, deferred, type TestApp } from '../support/test-app.js';
+import { describeOnEveryBackend } from '../support/backends.js';
 
 const gate = { current: deferred() };
 
@@ -36,14 +37,14 @@ class Tasks {
   }
 }
 
-describe('OmniQService', () => {
+describeOnEveryBackend('OmniQService', (backend) => {
   let t: TestApp;
   afterEach(() => t?.close());
 
   describe('with a worker', () => {
     beforeEach(async () => {
       gate.current = deferred();
-      t = await createTestApp({ backend: 'memory://', worker: { pollIntervalMs: 50 } }, [Tasks]);
+      t = await createTestApp({ backend: backend.url(), worker: { pollIntervalMs: 50 } }, [Tasks]);
     });
 
     it('round-trips rich payloads and results through the codec', async () => {
@@ -114,7 +115,7 @@ describe('OmniQService', () => {
 
   describe('without a worker', () => {
     beforeEach(async () => {
-      t = await createTestApp({ backend: 'memory://', worker: { enabled: false } }, [Tasks]);
+      t = await createTestApp({ backend: backend.url(), worker: { enabled: false } }, [Tasks]);
     });
 
     it('rejects an unknown task name at once, listing the registered names, and stores nothing', async () => {
@@ -183,7 +184,7 @@ describe('OmniQService', () => {
     it.each([
       [{ status: 'faild' }, 'listTasks(): option status = "faild" is invalid; expected a task status (pending'],
       [{ limit: -1 }, 'listTasks(): option limit = -1 is invalid; expected an integer >= 0'],
-      [{ queu: 'mail' }, 'listTasks(): option queu = "mail" is invalid; expected one of queue, name, status, offset, limit'],
+      [{ queu: 'mail' }, 'listTasks(): option queu = "mail" is invalid; expected one of queue, name, status, after, offset, limit'],
     ])('listTasks rejects a bad filter %j, naming the option', async (filter, message) => {
       await expect(t.omniq.listTasks(filter as never)).rejects.toThrow(message);
     });
@@ -223,12 +224,14 @@ describe('OmniQService', () => {
 
     it('allowUnregisteredTasks accepts names only remote workers run', async () => {
       await t.close();
-      t = await createTestApp({ backend: 'memory://', worker: { enabled: false }, allowUnregisteredTasks: true });
+      t = await createTestApp({ backend: backend.url(), worker: { enabled: false }, allowUnregisteredTasks: true });
       const id = await t.omniq.enqueue('remote.only', { x: 1 });
       expect((await t.omniq.getTask(id))?.name).toBe('remote.only');
     });
 
-    it('purgeExpired expires waiting tasks past their TTL and deletes expired results', async () => {
+    it('purgeExpired expires waiting tasks past their TTL and deletes expired results (where no maintenance runs)', async () => {
+      await t.close();
+      t = await createTestApp({ backend: backend.url(), worker: { enabled: false }, maintenance: { enabled: false } }, [Tasks]);
       const id = await t.omniq.enqueue('echo', 1, { ttlMs: 1, delayMs: 0 });
       const result = t.omniq.waitForResult(id);
       const expiry = (await t.omniq.getTask(id))!.expiresAt!;

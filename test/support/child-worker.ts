@@ -14,6 +14,10 @@ export interface ChildWorkerOptions {
   workMs: number;
   /** Schedule options for the child to create as `proc.ticker` at startup. */
   schedule?: object;
+  /** More module options (`worker`, `maintenance`, `resultPollIntervalMs`). */
+  options?: object;
+  /** Kill the child just before or just after it settles a failed attempt. */
+  crash?: 'before-settle' | 'after-settle';
 }
 
 /** A worker app in a child process (test/processes/worker-process.ts), watched through its stdout. */
@@ -26,6 +30,8 @@ export class ChildWorker {
   private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
   private readonly ready: Promise<void>;
   private stderr = '';
+  /** Everything the child printed on stdout (its log lines included). */
+  output = '';
 
   constructor(options: ChildWorkerOptions) {
     this.process = spawn(
@@ -33,7 +39,12 @@ export class ChildWorker {
       [SCRIPT, options.backend, options.executionsLog, String(options.concurrency), String(options.leaseMs), String(options.workMs)],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: options.schedule ? { ...process.env, WORKER_PROCESS_SCHEDULE: JSON.stringify(options.schedule) } : process.env,
+        env: {
+          ...process.env,
+          ...(options.schedule && { WORKER_PROCESS_SCHEDULE: JSON.stringify(options.schedule) }),
+          ...(options.options && { WORKER_PROCESS_OPTIONS: JSON.stringify(options.options) }),
+          ...(options.crash && { WORKER_PROCESS_CRASH: options.crash }),
+        },
       },
     );
     this.exited = once(this.process, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -42,6 +53,7 @@ export class ChildWorker {
     let markReady!: () => void;
     this.ready = new Promise((resolve) => (markReady = resolve));
     lines.on('line', (line) => {
+      this.output += `${line}\n`;
       if (line === 'ready') markReady();
       if (line === 'stopped') this.stopped = true;
       if (!line.startsWith('started ')) return;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { NonRetryableError, Task, TaskTimeoutError, type TaskContext } from '../../lib/index.js';
 import { createTestApp, deferred, type TestApp } from '../support/test-app.js';
+import { describeOnEveryBackend } from '../support/backends.js';
 
 const state = {
   current: 0,
@@ -110,7 +111,7 @@ class WorkerTasks {
   }
 }
 
-describe('OmniQWorker execution', () => {
+describeOnEveryBackend('OmniQWorker execution', (backend) => {
   let t: TestApp;
   beforeEach(() => {
     Object.assign(state, { current: 0, max: 0, saturated: deferred(), release: deferred(), order: [], flakyCalls: 0, ttlRuns: 0 });
@@ -118,7 +119,7 @@ describe('OmniQWorker execution', () => {
   afterEach(() => t?.close());
 
   it('never has more than `concurrency` tasks in flight', async () => {
-    t = await createTestApp({ backend: 'memory://', worker: { concurrency: 3 } }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url(), worker: { concurrency: 3 } }, [WorkerTasks]);
     const ids = await t.omniq.enqueueMany(Array.from({ length: 12 }, () => ({ name: 'slot', payload: null })));
     await state.saturated.promise;
     expect(t.worker.inFlight).toBe(3);
@@ -129,7 +130,7 @@ describe('OmniQWorker execution', () => {
   });
 
   it('serves queues in priority order, then task priority, then FIFO', async () => {
-    t = await createTestApp({ backend: 'memory://', worker: { enabled: false, concurrency: 1, queues: ['high', 'default', 'low'] } }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url(), worker: { enabled: false, concurrency: 1, queues: ['high', 'default', 'low'] } }, [WorkerTasks]);
     const ids = await t.omniq.enqueueMany([
       { name: 'record', payload: 'low', options: { queue: 'low' } },
       { name: 'record', payload: 'default-1' },
@@ -143,12 +144,12 @@ describe('OmniQWorker execution', () => {
   });
 
   it('runs sync handlers and stores their return value', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     expect((await t.omniq.waitForResult(await t.omniq.enqueue('sync-sum', [1, 2, 3]))).value).toBe(6);
   });
 
   it('retries with exponential backoff and succeeds, recording each transition', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('flaky', {});
     const result = await t.omniq.waitForResult(id);
     expect(result).toMatchObject({ status: 'success', value: 'third time lucky', attempts: 3 });
@@ -164,14 +165,14 @@ describe('OmniQWorker execution', () => {
   });
 
   it('does not retry a NonRetryableError', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('fatal', {});
     expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'failed', attempts: 1, error: { name: 'NonRetryableError', message: 'bad input' } });
     expect(await t.omniq.getTask(id)).toMatchObject({ status: 'failed', lastError: { message: 'bad input' } });
   });
 
   it('gives up after maxRetries and keeps the task failed with its error', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('exhaust', {});
     expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'failed', attempts: 3 });
     await t.worker.close();
@@ -181,7 +182,7 @@ describe('OmniQWorker execution', () => {
   });
 
   it('times out a handler that ignores its signal and frees the slot', async () => {
-    t = await createTestApp({ backend: 'memory://', worker: { concurrency: 1 } }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url(), worker: { concurrency: 1 } }, [WorkerTasks]);
     const stuck = await t.omniq.enqueue('stubborn', {});
     const next = await t.omniq.enqueue('sync-sum', [2, 2]);
     expect(await t.omniq.waitForResult(stuck)).toMatchObject({ status: 'timeout', error: { name: 'TaskTimeoutError' } });
@@ -192,32 +193,32 @@ describe('OmniQWorker execution', () => {
   });
 
   it('counts the synchronous start of an async handler towards its timeout', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     expect(await t.omniq.waitForResult(await t.omniq.enqueue('slow-start', {}))).toMatchObject({ status: 'timeout', error: { name: 'TaskTimeoutError' } });
   });
 
   it('gives handlers a context they can destructure or spread, functions included', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('destructures', {});
     expect((await t.omniq.waitForResult(id)).value).toEqual({ taskId: id, attempt: 1, aborted: false, parents: [], spreadParents: [] });
     expect((await t.omniq.getTask(id))?.progress).toBe(0.6);
   });
 
   it('fails a task whose return value explodes when checked for `then`, and goes on', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('hostile-thenable', {});
     expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'failed', error: { message: 'then getter exploded' } });
     expect((await t.omniq.waitForResult(await t.omniq.enqueue('sync-sum', [1, 2]))).value).toBe(3);
   });
 
   it('aborts the signal of a cooperative handler with TaskTimeoutError', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     expect((await t.omniq.waitForResult(await t.omniq.enqueue('cooperative', {}))).status).toBe('timeout');
     expect(state.timeoutReason).toBeInstanceOf(TaskTimeoutError);
   });
 
   it('never runs a task whose TTL passed before a worker reached it, and marks it expired', async () => {
-    t = await createTestApp({ backend: 'memory://', worker: { pollIntervalMs: 20 } }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url(), worker: { pollIntervalMs: 20 } }, [WorkerTasks]);
     const id = await t.omniq.enqueue('ttl', {}, { delayMs: 60, ttlMs: 30 });
     expect(await t.omniq.waitForResult(id)).toMatchObject({ status: 'expired', error: { name: 'TaskExpiredError' } });
     expect((await t.omniq.getTask(id))?.status).toBe('expired');
@@ -225,7 +226,7 @@ describe('OmniQWorker execution', () => {
   });
 
   it('stores ctx.progress() on the task and records progress events', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const id = await t.omniq.enqueue('report', {});
     expect((await t.omniq.waitForResult(id)).value).toBe('done');
     expect((await t.omniq.getTask(id))?.progress).toBe(0.75);
@@ -234,7 +235,7 @@ describe('OmniQWorker execution', () => {
   });
 
   it('does not store a result when storeResult is false, but still records completion', async () => {
-    t = await createTestApp({ backend: 'memory://' }, [WorkerTasks]);
+    t = await createTestApp({ backend: backend.url() }, [WorkerTasks]);
     const completed = new Promise<void>((resolve) => {
       const sub = t.omniq.events$.subscribe((e) => {
         if (e.type === 'completed') {

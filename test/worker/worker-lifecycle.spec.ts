@@ -1,9 +1,6 @@
 import { Injectable, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
-  MemoryEventStore,
-  MemoryResultStore,
-  MemoryTaskQueueStore,
   OmniQModule,
   OmniQService,
   Task,
@@ -11,6 +8,7 @@ import {
   type TaskContext,
 } from '../../lib/index.js';
 import { createTestApp, deferred } from '../support/test-app.js';
+import { describeOnEveryBackend } from '../support/backends.js';
 
 const state = {
   started: deferred(),
@@ -55,20 +53,12 @@ class LifecycleTasks {
   }
 }
 
-function sharedStores() {
-  return { taskQueue: new MemoryTaskQueueStore(), resultStore: new MemoryResultStore(), eventStore: new MemoryEventStore() };
-}
-
-async function closeStores(stores: ReturnType<typeof sharedStores>): Promise<void> {
-  await Promise.all([stores.taskQueue.close(), stores.resultStore.close(), stores.eventStore.close()]);
-}
-
-describe('OmniQWorker lifecycle', () => {
+describeOnEveryBackend('OmniQWorker lifecycle', (backend) => {
   beforeEach(() => Object.assign(state, { started: deferred(), release: deferred(), abortReason: undefined, runs: 0 }));
 
   it('app.close() waits for in-flight tasks to finish and keeps their results', async () => {
-    const stores = sharedStores();
-    const t = await createTestApp({ ...stores, worker: { shutdownTimeoutMs: 10_000 } }, [LifecycleTasks]);
+    const shared = await backend.shared();
+    const t = await createTestApp({ ...shared.options, worker: { shutdownTimeoutMs: 10_000 } }, [LifecycleTasks]);
     const id = await t.omniq.enqueue('hold', {});
     await state.started.promise;
     let closed = false;
@@ -77,32 +67,34 @@ describe('OmniQWorker lifecycle', () => {
     expect(closed).toBe(false);
     state.release.resolve();
     await closing;
-    expect((await stores.resultStore.get(id))?.status).toBe('success');
-    expect((await stores.taskQueue.get(id))?.status).toBe('success');
-    await closeStores(stores);
+    expect((await shared.engine.results.get(id))?.status).toBe('success');
+    expect((await shared.engine.tasks.get(id))?.status).toBe('success');
+    await shared.close();
   });
 
   it('after shutdownTimeoutMs aborts the rest with WorkerShutdownError and releases them for another worker at once', async () => {
-    const stores = sharedStores();
-    const first = await createTestApp({ ...stores, worker: { shutdownTimeoutMs: 20, leaseMs: 60_000 } }, [LifecycleTasks]);
+    const shared = await backend.shared();
+    const first = await createTestApp({ ...shared.options, worker: { shutdownTimeoutMs: 20, leaseMs: 60_000 } }, [LifecycleTasks]);
     const id = await first.omniq.enqueue('hold-until-aborted', {});
     await state.started.promise;
     await first.close();
     expect(state.abortReason).toBeInstanceOf(WorkerShutdownError);
-    const released = await stores.taskQueue.get(id);
+    const released = await shared.engine.tasks.get(id);
     expect(released).toMatchObject({ status: 'pending', attempts: 0 });
     expect(released?.leaseToken).toBeUndefined();
-    expect(await stores.resultStore.get(id)).toBeUndefined();
+    const types = (await shared.engine.events.query({ taskId: id })).map((e) => e.type);
+    expect(types).toEqual(['enqueued', 'started', 'released']);
+    expect(await shared.engine.results.get(id)).toBeUndefined();
 
     state.release.resolve();
-    const second = await createTestApp({ ...stores }, [LifecycleTasks]);
+    const second = await createTestApp({ ...shared.options }, [LifecycleTasks]);
     expect(await second.omniq.waitForResult(id)).toMatchObject({ status: 'success', value: 'finished', attempts: 1 });
     await second.close();
-    await closeStores(stores);
+    await shared.close();
   });
 
   it('close() is idempotent: concurrent and repeated calls share one shutdown', async () => {
-    const t = await createTestApp({ backend: 'memory://' }, [LifecycleTasks]);
+    const t = await createTestApp({ backend: backend.url() }, [LifecycleTasks]);
     const a = t.worker.close();
     const b = t.worker.close();
     expect(a).toBe(b);
@@ -112,27 +104,30 @@ describe('OmniQWorker lifecycle', () => {
   });
 
   it('renews leases of long tasks so no other worker runs them twice', async () => {
-    const stores = sharedStores();
-    const options = { ...stores, worker: { leaseMs: 60, heartbeatMs: 15, pollIntervalMs: 10 } };
+    const shared = await backend.shared();
+    const options = { ...shared.options, worker: { leaseMs: 60, heartbeatMs: 15, pollIntervalMs: 10 } };
     const a = await createTestApp(options, [LifecycleTasks]);
     const b = await createTestApp(options, [LifecycleTasks]);
     const id = await a.omniq.enqueue('slow', 250);
     expect(await a.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 1 });
     expect(state.runs).toBe(1);
     await Promise.all([a.close(), b.close()]);
-    await closeStores(stores);
+    await shared.close();
   });
 
   it('redelivers a task whose holder vanished once its lease expires (at-least-once)', async () => {
-    const stores = sharedStores();
-    const producer = await createTestApp({ ...stores, worker: { enabled: false } }, [LifecycleTasks]);
+    const shared = await backend.shared();
+    const producer = await createTestApp({ ...shared.options, worker: { enabled: false }, maintenance: { enabled: false } }, [LifecycleTasks]);
     const id = await producer.omniq.enqueue('slow', 1);
-    const [crashed] = await stores.taskQueue.reserve({ queues: ['default'], workerId: 'crashed', limit: 1, leaseMs: 30 });
+    const [crashed] = await shared.engine.tasks.reserve({ queues: ['default'], workerId: 'crashed', limit: 1, leaseMs: 30 });
     expect(crashed?.id).toBe(id);
-    const worker = await createTestApp({ ...stores, worker: { pollIntervalMs: 10 } }, [LifecycleTasks]);
+    const worker = await createTestApp({ ...shared.options, worker: { pollIntervalMs: 10 }, maintenance: { intervalMs: 10, leaderTtlMs: 1_000 } }, [LifecycleTasks]);
     expect(await worker.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 2 });
+    const timeline = (await worker.omniq.getEvents({ taskId: id })).map((e) => [e.type, e.workerId]);
+    // The lapsed attempt is named in the timeline: nothing between two starts goes unexplained.
+    expect(timeline).toEqual([['enqueued', undefined], ['reclaimed', 'crashed'], ['started', worker.worker.id], ['completed', worker.worker.id]]);
     await Promise.all([producer.close(), worker.close()]);
-    await closeStores(stores);
+    await shared.close();
   });
 
   it('logs worker start and task outcomes through the Nest logger without payload contents', async () => {
@@ -140,7 +135,7 @@ describe('OmniQWorker lifecycle', () => {
     const capture = (level: string) => (message: unknown, context?: unknown) => void lines.push(`${level} [${String(context)}] ${String(message)}`);
     const logger: LoggerService = { log: capture('log'), error: capture('error'), warn: capture('warn'), debug: capture('debug'), verbose: capture('verbose') };
     const moduleRef = await Test.createTestingModule({
-      imports: [OmniQModule.forRoot({ backend: 'memory://', worker: { id: 'w-log' } })],
+      imports: [OmniQModule.forRoot({ backend: backend.url(), worker: { id: 'w-log' } })],
       providers: [LifecycleTasks],
     }).compile();
     moduleRef.useLogger(logger);

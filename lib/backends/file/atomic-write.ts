@@ -77,6 +77,16 @@ export async function unlinkQuietly(path: string): Promise<boolean> {
   }
 }
 
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
+}
+
 /** Whether `path` was last modified more than `ms` ago; false when it is gone. */
 export async function isOlderThan(path: string, ms: number): Promise<boolean> {
   try {

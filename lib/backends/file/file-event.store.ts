@@ -9,12 +9,15 @@ import { SortedEventLog } from '../shared/sorted-event-log.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { createFileAtomic, isErrno, tempPathFor, unlinkQuietly } from './atomic-write.js';
 import { DirectoryMutex } from './directory-mutex.js';
+import type { OutboxView } from './outbox-view.js';
 import { reviveDates } from './task-codec.js';
 
 const LOG_FORMAT = 'omniq.events/1';
 /** The lock is held for milliseconds (a purge rewrites the log before taking it). */
 const LOCK_STALE_MS = 5_000;
 const NEWLINE = 0x0a;
+/** The event store's default query limit (see EventQuery). */
+const DEFAULT_QUERY_LIMIT = 1000;
 
 const headerLine = (): string => `${JSON.stringify({ format: LOG_FORMAT, log: randomUUID() })}\n`;
 const eventLines = (events: readonly TaskEvent[]): string => events.map((event) => `${JSON.stringify(event)}\n`).join('');
@@ -29,6 +32,14 @@ function parseEvent(line: string): TaskEvent {
 
 /** A copy through JSON, as stored (structuredClone would make Dates of another realm under jest). */
 const copyEvent = (event: TaskEvent): TaskEvent => parseEvent(JSON.stringify(event));
+
+const matches = (event: TaskEvent, query: EventQuery): boolean =>
+  (query.taskId === undefined || event.taskId === query.taskId) &&
+  (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
+  (query.queue === undefined || event.queue === query.queue) &&
+  (query.types === undefined || query.types.includes(event.type)) &&
+  (query.since === undefined || event.timestamp.getTime() >= query.since.getTime()) &&
+  (query.until === undefined || event.timestamp.getTime() < query.until.getTime());
 
 interface OpenLog {
   handle: FileHandle;
@@ -60,6 +71,13 @@ async function readLogId(handle: FileHandle): Promise<{ id: string | undefined; 
  * has read, sorted by timestamp then log order, and reads only the bytes added since its last
  * query; a new header id means the log was rewritten, and it is read again from the start.
  *
+ * An event id is kept once: the task queue's outbox may append an entry's events again when it
+ * recovers a transition whose process died after the append (see Outbox), and a later line with
+ * an id already read is passed over.
+ *
+ * `query` reads through the task outboxes (see OutboxView): the events of a task's end are there
+ * from the write that ended the task, a moment before they are appended here.
+ *
  * stream() carries the events appended through this instance.
  */
 export class FileEventStore implements EventStore {
@@ -69,21 +87,26 @@ export class FileEventStore implements EventStore {
   private readonly path: string;
   /** What this instance has read of the log; ties keep log order. */
   private readonly events = new SortedEventLog(copyEvent);
+  /** The ids in `events`. */
+  private readonly ids = new Set<string>();
   private logId: string | undefined;
   private offset = 0;
   private logCreated = false;
   private syncing: Promise<unknown> = Promise.resolve();
   private readonly lifecycle = new StoreLifecycle('FileEventStore');
 
-  private constructor(root: string) {
+  private constructor(
+    root: string,
+    private readonly outbox: OutboxView,
+  ) {
     this.path = join(root, 'events.jsonl');
     this.mutex = new DirectoryMutex(join(root, 'events.lock'), LOCK_STALE_MS);
   }
 
   /** Opens (creating if needed) the event log kept in `root`, the project's folder. */
-  static async open(root: string): Promise<FileEventStore> {
+  static async open(root: string, outbox: OutboxView): Promise<FileEventStore> {
     await mkdir(root, { recursive: true });
-    return new FileEventStore(root);
+    return new FileEventStore(root, outbox);
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {
@@ -112,8 +135,17 @@ export class FileEventStore implements EventStore {
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {
     this.lifecycle.assertOpen('query');
+    const pending = await this.outbox.events();
     await this.sync();
-    return this.events.query(query);
+    const logged = this.events.query(query);
+    const unlogged = new Map<string, TaskEvent>();
+    for (const event of pending) if (!this.ids.has(event.id) && matches(event, query)) unlogged.set(event.id, event);
+    if (unlogged.size === 0) return logged;
+    // Not yet appended, so after the logged events of their timestamp; the limit applies to both.
+    const descending = query.order === 'desc';
+    const merged = descending ? [...unlogged.values(), ...logged] : [...logged, ...unlogged.values()];
+    merged.sort((a, b) => (descending ? b.timestamp.getTime() - a.timestamp.getTime() : a.timestamp.getTime() - b.timestamp.getTime()));
+    return merged.slice(0, query.limit ?? DEFAULT_QUERY_LIMIT);
   }
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
@@ -132,11 +164,13 @@ export class FileEventStore implements EventStore {
       outcome = await this.mutex.run(async (assertHeld) => {
         const tail = await this.withLog(async (log) => (log.id === logId ? this.readTail(log.handle, offset, log.size) : undefined));
         if (tail === undefined) return undefined;
-        const kept = tail.events.filter((event) => event.timestamp.getTime() >= cutoffMs);
+        const inTail = new Set<string>();
+        const fresh = tail.events.filter((event) => !this.ids.has(event.id) && !inTail.has(event.id) && inTail.add(event.id));
+        const kept = fresh.filter((event) => event.timestamp.getTime() >= cutoffMs);
         if (kept.length > 0) await appendFile(staged, eventLines(kept));
         assertHeld();
         await rename(staged, this.path);
-        return purged + tail.events.length - kept.length;
+        return purged + fresh.length - kept.length;
       });
     } finally {
       await unlinkQuietly(staged);
@@ -165,7 +199,7 @@ export class FileEventStore implements EventStore {
       if (log.id !== this.logId || log.size < this.offset) this.restart(log.id, log.headerBytes);
       const tail = await this.readTail(log.handle, this.offset, log.size);
       this.offset = tail.end;
-      for (const event of tail.events) this.events.insert(event);
+      for (const event of tail.events) this.keep(event);
       return true;
     });
     if (!found) this.restart(undefined, 0);
@@ -208,8 +242,15 @@ export class FileEventStore implements EventStore {
     return { events, end: from + last + 1 };
   }
 
+  private keep(event: TaskEvent): void {
+    if (this.ids.has(event.id)) return;
+    this.ids.add(event.id);
+    this.events.insert(event);
+  }
+
   private restart(logId: string | undefined, offset: number): void {
     this.events.clear();
+    this.ids.clear();
     this.logId = logId;
     this.offset = offset;
   }

@@ -4,16 +4,15 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { ResultRecord } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
-import type { Unsubscribe } from '../../storage/task-queue.store.js';
-import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { listNames, readFileIfExists, unlinkQuietly, writeFileAtomic } from './atomic-write.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
-import { fileKey, reviveDates } from './task-codec.js';
+import type { FileNotifier } from './file-notifier.js';
+import type { OutboxView } from './outbox-view.js';
+import { fileKey, RESULT_DATES, reviveDates } from './task-codec.js';
 
 const RESULT_FORMAT = 'omniq.result/1';
-const DATE_FIELDS = ['createdAt', 'startedAt', 'completedAt', 'expiresAt'];
 
 const isExpired = (result: ResultRecord, nowMs: number): boolean =>
   result.expiresAt !== undefined && result.expiresAt.getTime() <= nowMs;
@@ -24,27 +23,35 @@ const isExpired = (result: ResultRecord, nowMs: number): boolean =>
  * `result-schedules/<sha256(scheduleId)>/<task>` are empty markers, so `latestForSchedule` reads
  * only that schedule's results; a marker is a hint, checked against the result it names.
  *
- * Listeners hear about puts made through this instance (other processes' puts are not seen, so
- * waiters there fall back to polling).
+ * Each put notifies `result` with the task ids, through the engine's notifier (to every process
+ * on the folder when it can watch it).
+ *
+ * `get` reads through the task outboxes (see OutboxView): the result of a task's end is there
+ * from the write that ended the task, a moment before its own file is written.
+ * `latestForSchedule` sees results once their files are.
  */
 export class FileResultStore implements ResultStore {
+  readonly notifier: FileNotifier;
   private readonly logger = new Logger('OmniQFileResultStore');
-  private readonly listeners = new Listeners<string>();
   private readonly resultsDir: string;
   private readonly schedulesDir: string;
   private readonly lifecycle = new StoreLifecycle('FileResultStore');
 
-  private constructor(root: string) {
+  private constructor(
+    root: string,
+    notifier: FileNotifier,
+    private readonly outbox: OutboxView,
+  ) {
     this.resultsDir = join(root, 'results');
     this.schedulesDir = join(root, 'result-schedules');
+    this.notifier = notifier.acquire();
   }
 
   /** Opens (creating if needed) the results kept in `root`, the project's folder. */
-  static async open(root: string): Promise<FileResultStore> {
-    const store = new FileResultStore(root);
-    await mkdir(store.resultsDir, { recursive: true });
-    await mkdir(store.schedulesDir, { recursive: true });
-    return store;
+  static async open(root: string, notifier: FileNotifier, outbox: OutboxView): Promise<FileResultStore> {
+    await mkdir(join(root, 'results'), { recursive: true });
+    await mkdir(join(root, 'result-schedules'), { recursive: true });
+    return new FileResultStore(root, notifier, outbox);
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
@@ -56,12 +63,17 @@ export class FileResultStore implements ResultStore {
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, fileKey(result.taskId)), '');
     });
-    for (const { taskId } of results) this.listeners.notify(taskId);
+    await this.notifier.notify(
+      'result',
+      results.map(({ taskId }) => taskId),
+    );
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
     this.lifecycle.assertOpen('get');
-    const result = await this.read(this.pathOf(taskId));
+    const pending = await this.outbox.result(taskId);
+    if (pending === null) return undefined;
+    const result = pending ?? (await this.read(this.pathOf(taskId)));
     return result === undefined || isExpired(result, Date.now()) ? undefined : result;
   }
 
@@ -83,23 +95,24 @@ export class FileResultStore implements ResultStore {
     return this.remove(taskId, await this.readQuietly(this.pathOf(taskId)));
   }
 
-  async purgeExpired(now: Date = new Date()): Promise<number> {
+  async purgeExpired(now: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
     this.lifecycle.assertOpen('purgeExpired');
     const names = (await listNames(this.resultsDir)).filter((name) => name.endsWith('.json'));
-    const purged = await mapLimit(names, IO_CONCURRENCY, async (name) => {
-      const result = await this.readQuietly(join(this.resultsDir, name));
-      return result !== undefined && isExpired(result, now.getTime()) && (await this.remove(result.taskId, result));
-    });
-    return purged.filter(Boolean).length;
-  }
-
-  onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.lifecycle.assertOpen('onResult');
-    return this.listeners.add(listener);
+    let purged = 0;
+    // Every file is read to learn its expiry: a result keeps no index (results are few next to tasks).
+    for (let next = 0; purged < limit && next < names.length; ) {
+      const batch = names.slice(next, next + Math.min(limit - purged, IO_CONCURRENCY));
+      next += batch.length;
+      await mapLimit(batch, IO_CONCURRENCY, async (name) => {
+        const result = await this.readQuietly(join(this.resultsDir, name));
+        if (result !== undefined && isExpired(result, now.getTime()) && (await this.remove(result.taskId, result))) purged += 1;
+      });
+    }
+    return purged;
   }
 
   async close(): Promise<void> {
-    if (this.lifecycle.close()) this.listeners.clear();
+    if (this.lifecycle.close()) this.notifier.release();
   }
 
   private pathOf(taskId: string): string {
@@ -125,7 +138,7 @@ export class FileResultStore implements ResultStore {
       if (parsed.format !== RESULT_FORMAT || typeof parsed.result !== 'object' || parsed.result === null) {
         throw new Error(`not a "${RESULT_FORMAT}" record`);
       }
-      reviveDates(parsed.result, DATE_FIELDS);
+      reviveDates(parsed.result, RESULT_DATES);
       return parsed.result as unknown as ResultRecord;
     } catch (error) {
       throw new CorruptFileError(path, (error as Error).message);

@@ -25,7 +25,8 @@
  *
  * Enqueueing before the claim would instead make every racer's task visible to workers until the
  * losers removed theirs, so a loser's task could run; claiming first means no task exists that
- * the schedule does not name.
+ * the schedule does not name. A fire whose task id is already stored is refused before its claim
+ * (DuplicateTaskIdError), so the tick stays to fire with another task.
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,17 +34,16 @@ import { Logger } from '@nestjs/common';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import type { ScheduleRecord, ScheduleStatus } from '../../models/schedule.model.js';
 import type { NewTask } from '../../models/task.model.js';
-import type { FireOutcome, ScheduleAdvance, ScheduleStore } from '../../storage/schedule.store.js';
+import { meetsExpectation, type FireOutcome, type ScheduleAdvance, type ScheduleExpectation, type ScheduleStore } from '../../storage/schedule.store.js';
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { fileKey, reviveDates } from './task-codec.js';
+import { fileKey, NEW_TASK_DATES, reviveDates } from './task-codec.js';
 import { copyDate } from './task-transitions.js';
 import { DELETE, VersionedFiles, type Versioned } from './versioned-files.js';
 
 const SCHEDULE_FORMAT = 'omniq.schedule/1';
 const SCHEDULE_DATES = ['at', 'startAt', 'endAt', 'nextRunAt', 'lastRunAt', 'createdAt', 'updatedAt', 'pausedAt'];
-const NEW_TASK_DATES = ['createdAt', 'runAt', 'expiresAt'];
 const STATUSES = new Set<string>(['active', 'paused', 'expired', 'disabled'] satisfies ScheduleStatus[]);
 
 /** A schedule file's content: the record, and the task of a fire claimed but not yet closed. */
@@ -85,6 +85,8 @@ const awaitsTick = (schedule: ScheduleRecord, tickMs: number): boolean =>
 /** What the schedule store needs from the task queue it enqueues into. */
 export interface ScheduleTaskSink {
   enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]>;
+  /** Whether a task with this id is stored. */
+  taskExists(id: string): Promise<boolean>;
   assertOpen(operation: string): void;
 }
 
@@ -109,15 +111,23 @@ export class FileScheduleStore implements ScheduleStore {
     for (const dir of ['schedules', 'schedule-claims']) await mkdir(join(root, dir), { recursive: true });
   }
 
-  async saveSchedule(schedule: ScheduleRecord): Promise<void> {
+  async saveSchedule(schedule: ScheduleRecord, expected?: ScheduleExpectation): Promise<boolean> {
     this.queue.assertOpen('saveSchedule');
     const record = copySchedule(schedule);
     const key = fileKey(record.id);
     for (;;) {
-      if (await this.records.create(key, { schedule: record })) return;
+      if (!expected || expected.absent) {
+        if (await this.records.create(key, { schedule: record })) return true;
+        if (expected?.absent) return false;
+      }
       // A replacement keeps an open fire: it was claimed, so its task must still be enqueued.
-      const outcome = await this.records.mutate(key, (current) => ({ schedule: record, pendingTask: current.pendingTask }), { onBusy: 'wait' });
-      if (outcome.kind !== 'missing') return;
+      const outcome = await this.records.mutate(
+        key,
+        (current) => (expected && !meetsExpectation(current.schedule, expected) ? undefined : { schedule: record, pendingTask: current.pendingTask }),
+        { onBusy: 'wait' },
+      );
+      if (outcome.kind === 'written') return true;
+      if (outcome.kind !== 'missing' || expected) return false;
     }
   }
 
@@ -192,6 +202,9 @@ export class FileScheduleStore implements ScheduleStore {
     const key = fileKey(id);
     const tickMs = expectedNextRunAt.getTime();
     const now = new Date();
+    // Checked before the claim: once claimed, the fire's task is enqueued whatever it takes, and
+    // a duplicate id then means another finisher stored it.
+    if (task && (await this.queue.taskExists(task.id))) throw new DuplicateTaskIdError(task.id);
     for (;;) {
       const outcome = await this.records.mutate(
         key,

@@ -1,9 +1,13 @@
 import { resolve } from 'node:path';
-import type { Backend, BackendContext } from '../backend.registry.js';
+import { Logger } from '@nestjs/common';
+import type { Backend, BackendContext, EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import { FileEventStore } from './file-event.store.js';
+import { FileNotifier } from './file-notifier.js';
 import { FileResultStore } from './file-result.store.js';
 import { FileBackendConfigError } from './file-store.errors.js';
 import { FileTaskQueueStore } from './file-task-queue.store.js';
+import { OutboxView } from './outbox-view.js';
+import { TaskFiles } from './task-files.js';
 
 const FILE_URL = /^file:\/\/(.*)$/is;
 /** A project name becomes a folder name: one plain path segment. */
@@ -28,10 +32,44 @@ export function fileStoreRoot(url: string, context: BackendContext): string {
   return resolve(path === '' ? context.baseDir : path, context.projectName);
 }
 
+/**
+ * The stores of one project folder. Opening the same folder again gives another engine that
+ * shares nothing with this one but the files, as another process would.
+ */
+export class FileEngine implements StorageEngine {
+  readonly capabilities: EngineCapabilities;
+
+  private constructor(
+    readonly tasks: FileTaskQueueStore,
+    readonly results: FileResultStore,
+    readonly events: FileEventStore,
+  ) {
+    this.capabilities = Object.freeze({
+      crossProcessNotify: tasks.notifier.crossProcess,
+      // A task's end writes its result and events into its outbox in the task's own write, and
+      // the result and event stores read through the outboxes: durable and visible together.
+      atomicCompletion: true,
+    });
+  }
+
+  /** Opens (creating if needed) the engine on `root`, the project's folder. */
+  static async open(root: string): Promise<FileEngine> {
+    const notifier = await FileNotifier.open(root);
+    const files = await TaskFiles.open(root, new Logger('OmniQFileTaskQueue'));
+    const outbox = new OutboxView(files);
+    const [results, events] = await Promise.all([FileResultStore.open(root, notifier, outbox), FileEventStore.open(root, outbox)]);
+    return new FileEngine(await FileTaskQueueStore.open(root, { notifier, results, events, files }), results, events);
+  }
+
+  async close(): Promise<void> {
+    await this.tasks.close();
+    await this.results.close();
+    await this.events.close();
+  }
+}
+
 /** Tasks, schedules, results and events as files in a folder that several processes may share. */
 export const fileBackend: Backend = {
   storageOptions: [],
-  createTaskQueue: (url, context) => FileTaskQueueStore.open(fileStoreRoot(url, context)),
-  createResultStore: (url, context) => FileResultStore.open(fileStoreRoot(url, context)),
-  createEventStore: (url, context) => FileEventStore.open(fileStoreRoot(url, context)),
+  open: (url, context) => FileEngine.open(fileStoreRoot(url, context)),
 };

@@ -5,7 +5,6 @@ import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
 import { fileKey, type TaskVersion } from './task-codec.js';
 import type { TaskFiles } from './task-files.js';
-import { WAITING } from './task-transitions.js';
 import { CLAIM_STALE_MS } from './versioned-files.js';
 
 /**
@@ -56,8 +55,8 @@ export class TaskDependents {
     await mapLimit(parentIds, IO_CONCURRENCY, (parentId) => this.drop(this.folderOf(parentId), child));
   }
 
-  /** Waiting tasks (pending, scheduled, retrying) that list `parentId` in dependsOn, in enqueue order. */
-  async waitingChildren(parentId: string): Promise<TaskVersion[]> {
+  /** The tasks that list `parentId` in dependsOn, whatever their status, in enqueue order. */
+  async children(parentId: string): Promise<TaskVersion[]> {
     const folder = this.folderOf(parentId);
     const children = await mapLimit(await listNames(folder), IO_CONCURRENCY, async (child) => {
       const version = await this.readChild(child);
@@ -68,7 +67,7 @@ export class TaskDependents {
       .filter((version): version is TaskVersion => {
         const task = version?.body.task;
         // A link can outlive its child, whose id a new task then took: the record decides.
-        return task !== undefined && WAITING.has(task.status) && task.dependsOn.includes(parentId);
+        return task !== undefined && task.dependsOn.includes(parentId);
       })
       .sort((a, b) => a.body.seq - b.body.seq);
   }

@@ -2,10 +2,12 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@nestjs/common';
 import type { TaskRecord } from '../../models/task.model.js';
-import { isErrno, readFileIfExists, unlinkQuietly } from './atomic-write.js';
+import { isErrno, isOlderThan, listNames, pathExists, unlinkQuietly } from './atomic-write.js';
+import { IO_CONCURRENCY } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { fileKey, isLive, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from './task-codec.js';
-import { TaskIndex } from './task-index.js';
+import { holdsLease } from './task-transitions.js';
+import { fileKey, hasPending, isLive, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from './task-codec.js';
+import { listMarkers, TaskIndex } from './task-index.js';
 import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } from './versioned-files.js';
 
 /**
@@ -16,6 +18,8 @@ import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } f
  * - `task-claims/<key>~<gen>`: claims of writes in flight (see VersionedFiles).
  * - `live/<key>~<gen>`: a marker per live task (pending, scheduled, running, retrying).
  * - `done/<key>~<gen>`: a marker per final task (success, failed, cancelled, expired).
+ * - `pending/<key>~<gen>`: a marker per task whose file holds effects still to apply (an
+ *   outbox, see Outbox), so recovery finds them without reading every task.
  *
  * A marker is an empty file named with the generation its task was last written at. Listing
  * `live/` finds every task a reserve may want without opening final tasks, and the generation in
@@ -26,13 +30,16 @@ import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } f
  * a live marker is created before a task becomes live (enqueue, requeue) and moved to `done/`
  * (or removed) only after it stopped being live. In between, a marker may lag behind its file's
  * generation or outlive a task after a crash; readers treat markers as hints, read the file, and
- * repair or delete markers that are provably stale.
+ * repair or delete markers that are provably stale. Pending markers follow the same rule: one
+ * exists before a version with pending effects lands, and goes only once a version without them
+ * did.
  */
 export class TaskFiles {
   private readonly records: VersionedFiles<TaskBody>;
   readonly index: TaskIndex;
   private readonly liveDir: string;
   private readonly doneDir: string;
+  private readonly pendingDir: string;
   private readonly reportedCorrupt = new Set<string>();
 
   private constructor(
@@ -41,6 +48,7 @@ export class TaskFiles {
   ) {
     this.liveDir = join(root, 'live');
     this.doneDir = join(root, 'done');
+    this.pendingDir = join(root, 'pending');
     this.records = new VersionedFiles<TaskBody>(join(root, 'tasks'), join(root, 'task-claims'), TASK_FORMAT, reviveTaskBody, {
       beforeCommit: (key, before, after) => this.beforeCommit(key, before, after),
       abandoned: (key, before, after) => this.abandoned(key, before, after),
@@ -50,7 +58,7 @@ export class TaskFiles {
   }
 
   static async open(root: string, logger: Logger): Promise<TaskFiles> {
-    for (const dir of ['tasks', 'task-claims', 'live', 'done']) await mkdir(join(root, dir), { recursive: true });
+    for (const dir of ['tasks', 'task-claims', 'live', 'done', 'pending']) await mkdir(join(root, dir), { recursive: true });
     return new TaskFiles(root, logger);
   }
 
@@ -69,7 +77,7 @@ export class TaskFiles {
   }
 
   async exists(id: string): Promise<boolean> {
-    return (await readFileIfExists(this.records.pathOf(fileKey(id)))) !== undefined;
+    return pathExists(this.records.pathOf(fileKey(id)));
   }
 
   /** The task's current version; throws CorruptFileError for a damaged file. */
@@ -93,9 +101,52 @@ export class TaskFiles {
     return this.records.read(key);
   }
 
-  /** Changes one task (see VersionedFiles.mutate) and keeps this process's index in step. */
+  /**
+   * Changes one task (see VersionedFiles.mutate) and keeps this process's index in step. Without
+   * a `known` version it starts from the index's, which the write verifies like any cached read.
+   */
   async mutate(id: string, change: Change<TaskBody>, options: MutateOptions<TaskBody>): Promise<MutateOutcome<TaskBody>> {
-    return this.records.mutate(fileKey(id), change, options);
+    const key = fileKey(id);
+    return this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(key) });
+  }
+
+  /** Changes a task only while `token` is its live lease; the written version, else undefined. */
+  async mutateHeld(id: string, token: string, change: (body: TaskBody) => TaskBody): Promise<TaskVersion | undefined> {
+    try {
+      const outcome = await this.mutate(id, (body) => (holdsLease(body.task, token) ? change(body) : undefined), { onBusy: 'wait' });
+      return outcome.kind === 'written' ? outcome.after : undefined;
+    } catch (error) {
+      // A damaged file cannot prove the token: the lease counts as lost.
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  /**
+   * Applies `change` to a version found in the index, giving up if another writer holds the
+   * task (it is that writer's now) or its file is damaged; the written version, else undefined.
+   */
+  async claim(version: TaskVersion, change: Change<TaskBody>): Promise<TaskVersion | undefined> {
+    try {
+      const outcome = await this.records.mutate(fileKey(version.body.task.id), change, { onBusy: 'skip', known: version });
+      return outcome.kind === 'written' ? outcome.after : undefined;
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      this.reportCorrupt(error.path, error);
+      return undefined;
+    }
+  }
+
+  /** Claims `candidates` in order, IO_CONCURRENCY at a time, until `limit` writes landed; those, in order. */
+  async claimUpTo(candidates: readonly TaskVersion[], limit: number, change: Change<TaskBody>): Promise<TaskVersion[]> {
+    const landed: TaskVersion[] = [];
+    for (let next = 0; landed.length < limit && next < candidates.length; ) {
+      const batch = candidates.slice(next, next + Math.min(limit - landed.length, IO_CONCURRENCY));
+      next += batch.length;
+      for (const version of await Promise.all(batch.map((candidate) => this.claim(candidate, change)))) if (version) landed.push(version);
+    }
+    return landed;
   }
 
   /** Logs a damaged file once per process, however often it is met. */
@@ -105,16 +156,45 @@ export class TaskFiles {
     this.logger.error(`Skipping a damaged task file: ${error.message}`);
   }
 
+  /** The tasks whose files may hold pending effects, by file key, with the generation their marker names. */
+  pendingMarkers(): Promise<Map<string, number>> {
+    return listMarkers(this.pendingDir);
+  }
+
+  /** Whether the task may hold pending effects: a marker names it. */
+  async hasPendingMarker(id: string): Promise<boolean> {
+    const prefix = `${fileKey(id)}~`;
+    return (await listNames(this.pendingDir)).some((name) => name.startsWith(prefix));
+  }
+
+  /** Deletes a pending marker that turned out stale (its task has no pending effects). */
+  async dropPendingMarker(key: string, gen: number): Promise<void> {
+    await unlinkQuietly(this.pendingPath(key, gen));
+  }
+
+  /** Whether a pending marker was last touched more than `ms` ago (a write that never landed left it). */
+  pendingMarkerOlderThan(key: string, gen: number, ms: number): Promise<boolean> {
+    return isOlderThan(this.pendingPath(key, gen), ms);
+  }
+
   private markerPath(version: TaskVersion, key: string): string {
     return join(isLive(version) ? this.liveDir : this.doneDir, `${key}~${version.gen}`);
   }
 
+  private pendingPath(key: string, gen: number): string {
+    return join(this.pendingDir, `${key}~${gen}`);
+  }
+
   private async beforeCommit(key: string, before: TaskVersion, after: TaskVersion): Promise<void> {
-    if (!isLive(before) && isLive(after)) await writeFile(this.markerPath(after, key), '');
+    const markers: Promise<void>[] = [];
+    if (!isLive(before) && isLive(after)) markers.push(writeFile(this.markerPath(after, key), ''));
+    if (!hasPending(before) && hasPending(after)) markers.push(writeFile(this.pendingPath(key, after.gen), ''));
+    await Promise.all(markers);
   }
 
   private async abandoned(key: string, before: TaskVersion, after: TaskVersion): Promise<void> {
     if (!isLive(before) && isLive(after)) await unlinkQuietly(this.markerPath(after, key));
+    if (!hasPending(before) && hasPending(after)) await unlinkQuietly(this.pendingPath(key, after.gen));
   }
 
   private async afterCommit(key: string, before: TaskVersion, after: TaskVersion | undefined): Promise<void> {
@@ -123,16 +203,25 @@ export class TaskFiles {
       // Deleted, or live again under the marker made before the write.
       await unlinkQuietly(old);
     } else {
-      const next = this.markerPath(after, key);
-      try {
-        await rename(old, next);
-      } catch (error) {
-        // The marker lagged behind (a crash between a write and its marker): start a fresh one;
-        // the index deletes the older one when it sees both.
-        if (!isErrno(error, 'ENOENT')) throw error;
-        await writeFile(next, '');
-      }
+      await moveMarker(old, this.markerPath(after, key));
+    }
+    if (hasPending(before)) {
+      if (after !== undefined && hasPending(after)) await moveMarker(this.pendingPath(key, before.gen), this.pendingPath(key, after.gen));
+      else await unlinkQuietly(this.pendingPath(key, before.gen));
     }
     this.index.note(key, after);
+  }
+}
+
+/**
+ * Renames a marker to the generation just written. One that lagged behind (a crash between a
+ * write and its marker) is started afresh; readers delete the older one when they see both.
+ */
+async function moveMarker(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw error;
+    await writeFile(to, '');
   }
 }

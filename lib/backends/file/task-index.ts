@@ -71,8 +71,6 @@ class Coalesced {
 export class TaskIndex {
   private readonly live = new Map<string, Entry<TaskVersion>>();
   private readonly done = new Map<string, Entry<TaskSummary>>();
-  /** Parent task id -> keys of live tasks that depend on it (for wake-ups). */
-  private readonly children = new Map<string, Set<string>>();
   private readonly liveLoad = new Coalesced(() => this.loadLive());
   private readonly doneLoad = new Coalesced(() => this.loadDone());
 
@@ -131,23 +129,13 @@ export class TaskIndex {
     return this.done.get(fileKey(id))?.value?.status;
   }
 
-  /** Queues of live tasks that wait for `parentId`. */
-  childQueues(parentId: string): string[] {
-    const queues: string[] = [];
-    for (const key of this.children.get(parentId) ?? []) {
-      const queue = this.live.get(key)?.value?.body.task.queue;
-      if (queue !== undefined) queues.push(queue);
-    }
-    return queues;
-  }
-
   /** Records a write this process made (its marker now carries the new generation). */
   note(key: string, version: TaskVersion | undefined): void {
     if (version !== undefined && isLive(version)) {
-      this.setLive(key, { markerGen: version.gen, value: version });
+      this.live.set(key, { markerGen: version.gen, value: version });
       this.done.delete(key);
     } else {
-      this.removeLive(key);
+      this.live.delete(key);
       if (version === undefined) this.done.delete(key);
       else this.done.set(key, { markerGen: version.gen, value: summarize(key, version) });
     }
@@ -155,7 +143,7 @@ export class TaskIndex {
 
   private async loadLive(): Promise<void> {
     const markers = await listMarkers(this.liveDir);
-    for (const key of [...this.live.keys()]) if (!markers.has(key)) this.removeLive(key);
+    for (const key of [...this.live.keys()]) if (!markers.has(key)) this.live.delete(key);
     const changed = [...markers].filter(([key, gen]) => this.live.get(key)?.markerGen !== gen);
     await mapLimit(changed, IO_CONCURRENCY, ([key, gen]) => this.loadLiveOne(key, gen));
   }
@@ -163,10 +151,10 @@ export class TaskIndex {
   private async loadLiveOne(key: string, markerGen: number): Promise<void> {
     const read = await this.read(key);
     if (read === 'corrupt' || isLive(read)) {
-      this.setLive(key, { markerGen, value: read === 'corrupt' ? undefined : read });
+      this.live.set(key, { markerGen, value: read === 'corrupt' ? undefined : read });
       return;
     }
-    this.removeLive(key);
+    this.live.delete(key);
     const marker = join(this.liveDir, `${key}~${markerGen}`);
     if (read !== undefined && read.gen >= markerGen) {
       // The write that ended the task stopped before moving its marker: move it now.
@@ -206,30 +194,10 @@ export class TaskIndex {
     }
   }
 
-  private setLive(key: string, entry: Entry<TaskVersion>): void {
-    this.removeLive(key);
-    this.live.set(key, entry);
-    for (const parentId of entry.value?.body.task.dependsOn ?? []) {
-      let keys = this.children.get(parentId);
-      if (keys === undefined) this.children.set(parentId, (keys = new Set()));
-      keys.add(key);
-    }
-  }
-
-  private removeLive(key: string): void {
-    const entry = this.live.get(key);
-    if (entry === undefined) return;
-    this.live.delete(key);
-    for (const parentId of entry.value?.body.task.dependsOn ?? []) {
-      const keys = this.children.get(parentId);
-      keys?.delete(key);
-      if (keys?.size === 0) this.children.delete(parentId);
-    }
-  }
 }
 
 /** The newest marker generation per task key in `dir`; older duplicates (left by crashes) are deleted. */
-async function listMarkers(dir: string): Promise<Map<string, number>> {
+export async function listMarkers(dir: string): Promise<Map<string, number>> {
   let names: string[];
   try {
     names = await readdir(dir);

@@ -1,37 +1,87 @@
+import { InvalidQueryError } from '../../errors/omniq.errors.js';
 import { TASK_STATUSES, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
-import type { Page, QueueStatusCount, TaskListFilter } from '../../storage/task-queue.store.js';
+import type { Page, QueueStatusCount, TaskListFilter, TaskSelector } from '../../storage/task-queue.store.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { cloneTask } from './task-codec.js';
 import type { TaskFiles } from './task-files.js';
+import type { TaskSummary } from './task-index.js';
 
 /*
- * The task store's views over every task (list, counts). They work from the index's summaries,
- * caught up with the folder first, so final tasks are not read unless they are on the page.
+ * The task store's views over every task (list, counts, bulk selections). They work from the
+ * index's summaries, caught up with the folder first, so final tasks are not read unless they
+ * are on the page.
  */
 
 const DEFAULT_PAGE_SIZE = 100;
+/** `<seq>:<file key>`: enqueue order, the key breaking ties between processes' sequences. */
+const CURSOR = /^(\d+):(.+)$/;
+
+type Position = Pick<TaskSummary, 'seq' | 'key'>;
+
+/** Enqueue order, the same in every process: seq, then file key. */
+const byEnqueueOrder = (a: Position, b: Position): number => a.seq - b.seq || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+const cursorOf = (task: TaskSummary): string => `${task.seq}:${task.key}`;
+
+/** The summaries matching `selector`, oldest first, its statuses narrowed to `allowed`. */
+export async function selectTasks(files: TaskFiles, selector: TaskSelector, allowed: readonly TaskStatus[] = TASK_STATUSES): Promise<TaskSummary[]> {
+  const wanted = typeof selector.status === 'string' ? [selector.status] : (selector.status ?? allowed);
+  const statuses = new Set(wanted.filter((status) => allowed.includes(status)));
+  await files.index.refreshAll();
+  return files.index
+    .summaries()
+    .filter(
+      (task) =>
+        statuses.has(task.status) &&
+        (selector.queue === undefined || task.queue === selector.queue) &&
+        (selector.name === undefined || task.name === selector.name),
+    )
+    .sort(byEnqueueOrder);
+}
 
 export async function listTasks(files: TaskFiles, filter: TaskListFilter): Promise<Page<TaskRecord>> {
   const offset = filter.offset ?? 0;
   const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
-  const wanted = typeof filter.status === 'string' ? [filter.status] : filter.status;
-  const statuses = wanted === undefined ? undefined : new Set(wanted);
-  await files.index.refreshAll();
-  const matching = files.index
-    .summaries()
-    .filter((task) => {
-      if (filter.queue !== undefined && task.queue !== filter.queue) return false;
-      if (filter.name !== undefined && task.name !== filter.name) return false;
-      return statuses === undefined || statuses.has(task.status);
-    })
-    .sort((a, b) => a.seq - b.seq);
+  const matching = await selectTasks(files, filter);
+  let from = 0;
+  if (filter.after !== undefined) {
+    const cursor = CURSOR.exec(filter.after);
+    if (cursor === null) throw new InvalidQueryError('listTasks', 'after', filter.after, 'a nextCursor this store returned');
+    const mark: Position = { seq: Number(cursor[1]), key: cursor[2]! };
+    while (from < matching.length && byEnqueueOrder(matching[from]!, mark) <= 0) from += 1;
+  }
+  const onPage = matching.slice(from + offset, from + offset + limit);
   // Only the page is read in full; a task deleted meanwhile drops out of it. Cached versions are
   // shared, so callers get copies.
-  const page = await mapLimit(matching.slice(offset, offset + limit), IO_CONCURRENCY, async (task) => {
+  const page = await mapLimit(onPage, IO_CONCURRENCY, async (task) => {
     const version = files.index.liveVersion(task.key) ?? (await files.readOrReport(task.id));
     return version && cloneTask(version.body.task);
   });
-  return { items: page.filter((task): task is TaskRecord => task !== undefined), total: matching.length, offset, limit };
+  const more = from + offset + limit < matching.length && onPage.length > 0;
+  return {
+    items: page.filter((task): task is TaskRecord => task !== undefined),
+    total: matching.length,
+    offset,
+    limit,
+    ...(more ? { nextCursor: cursorOf(onPage.at(-1)!) } : {}),
+  };
+}
+
+/** The tasks with these ids, read from their files, in order. */
+export async function getTasks(files: TaskFiles, ids: readonly string[]): Promise<(TaskRecord | undefined)[]> {
+  const distinct = [...new Set(ids)];
+  const found = await mapLimit(distinct, IO_CONCURRENCY, async (id) => (await files.readOrReport(id))?.body.task);
+  const byId = new Map(distinct.map((id, index) => [id, found[index]]));
+  // A repeated id gets its own copy.
+  const handedOut = new Set<string>();
+  return ids.map((id) => {
+    const task = byId.get(id);
+    if (task === undefined || !handedOut.has(id)) {
+      handedOut.add(id);
+      return task;
+    }
+    return cloneTask(task);
+  });
 }
 
 export async function countTasks(files: TaskFiles): Promise<QueueStatusCount[]> {

@@ -1,4 +1,5 @@
 import type { TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
+import { parentFailedError } from '../../storage/outcomes.js';
 import type { Settlement } from '../../storage/task-queue.store.js';
 import type { TaskBody, TaskVersion } from './task-codec.js';
 
@@ -8,38 +9,44 @@ import type { TaskBody, TaskVersion } from './task-codec.js';
  */
 
 export const WAITING = new Set<TaskStatus>(['pending', 'scheduled', 'retrying']);
-export const REQUEUEABLE = new Set<TaskStatus>(['failed', 'cancelled', 'expired']);
+/** Ends that cancel the dependents needing the task to succeed; also what `requeue` takes back. */
+export const ENDED_BADLY = new Set<TaskStatus>(['failed', 'cancelled', 'expired']);
 export const FINAL = new Set<TaskStatus>(['success', 'failed', 'cancelled', 'expired']);
 
 export const copyDate = (date: Date): Date => new Date(date.getTime());
 
+/** Due, not expired, and waiting (running tasks come back only through reclaimLapsed). */
 export function isReservable(task: TaskRecord, nowMs: number): boolean {
-  const due = WAITING.has(task.status)
-    ? task.runAt.getTime() <= nowMs
-    : task.status === 'running' && (task.leaseExpiresAt?.getTime() ?? 0) <= nowMs;
-  return due && (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs);
+  return (
+    WAITING.has(task.status) && task.runAt.getTime() <= nowMs && (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs)
+  );
 }
 
 /** Whether a parent in `status` (undefined: not ended, or not found) no longer holds `child` back. */
 export const parentDone = (child: TaskRecord, status: TaskStatus | undefined): boolean =>
   status === 'success' || (child.onParentFailure === 'run' && status !== undefined && FINAL.has(status));
 
-/** Waiting (or running under a lapsed lease) and past its deadline. */
-export function isOverdue(task: TaskRecord, nowMs: number): boolean {
-  if (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs) return false;
-  return WAITING.has(task.status) || (task.status === 'running' && (task.leaseExpiresAt?.getTime() ?? 0) <= nowMs);
-}
+/** Whether a parent in `status` dooms `child`: it needs the parent to succeed, and it never will. */
+export const parentDooms = (child: TaskRecord, status: TaskStatus | undefined): boolean =>
+  child.onParentFailure === 'cancel' && status !== undefined && ENDED_BADLY.has(status);
+
+/** Waiting and past its deadline (a running task is its holder's until it is reclaimed). */
+export const isOverdue = (task: TaskRecord, nowMs: number): boolean =>
+  WAITING.has(task.status) && task.expiresAt !== undefined && task.expiresAt.getTime() <= nowMs;
+
+/** Running under a lease whose expiry passed before `nowMs`. */
+export const isLapsed = (task: TaskRecord, nowMs: number): boolean =>
+  task.status === 'running' && (task.leaseExpiresAt?.getTime() ?? 0) < nowMs;
 
 export const holdsLease = (task: TaskRecord, token: string): boolean => task.status === 'running' && task.leaseToken === token;
 
 const withoutLease = (task: TaskRecord): TaskRecord => ({ ...task, workerId: undefined, leaseToken: undefined, leaseExpiresAt: undefined });
 
-export const finished = (task: TaskRecord, status: TaskStatus, at: Date): TaskRecord => ({
-  ...withoutLease(task),
-  status,
-  completedAt: at,
-  updatedAt: at,
-});
+export const finished = (task: TaskRecord, status: TaskStatus, at: Date, error?: TaskError): TaskRecord => {
+  const ended: TaskRecord = { ...withoutLease(task), status, completedAt: at, updatedAt: at };
+  if (error) ended.lastError = { ...error };
+  return ended;
+};
 
 export function settled(task: TaskRecord, settlement: Settlement, now: Date): TaskRecord {
   const at = 'at' in settlement && settlement.at !== undefined ? copyDate(settlement.at) : now;
@@ -47,9 +54,8 @@ export function settled(task: TaskRecord, settlement: Settlement, now: Date): Ta
     case 'success':
       return finished(task, 'success', at);
     case 'failed':
-      return { ...finished(task, 'failed', at), lastError: { ...settlement.error } };
     case 'cancelled':
-      return settlement.error ? { ...finished(task, 'cancelled', at), lastError: { ...settlement.error } } : finished(task, 'cancelled', at);
+      return finished(task, settlement.outcome, at, settlement.error);
     case 'retry':
       return { ...withoutLease(task), status: 'retrying', runAt: copyDate(settlement.retryAt), updatedAt: now, lastError: { ...settlement.error } };
     case 'release':
@@ -62,28 +68,50 @@ export function settled(task: TaskRecord, settlement: Settlement, now: Date): Ta
  * when it was first asked and leaving the lease alone (the holder settles it cancelled); leaves
  * a final task as it is (undefined: no write).
  */
-export function cancelled(task: TaskRecord, now: Date, error: TaskError | undefined): TaskRecord | undefined {
-  if (WAITING.has(task.status)) return error ? { ...finished(task, 'cancelled', now), lastError: { ...error } } : finished(task, 'cancelled', now);
+export function cancelled(task: TaskRecord, now: Date, error: TaskError): TaskRecord | undefined {
+  if (WAITING.has(task.status)) return finished(task, 'cancelled', now, error);
   if (task.status === 'running' && task.cancelRequestedAt === undefined) return { ...task, cancelRequestedAt: now, updatedAt: now };
   return undefined;
 }
+
+/** A dependent ended because `parent` ended failed, cancelled or expired. */
+export const cancelledByParent = (child: TaskRecord, parent: TaskRecord, now: Date): TaskRecord => ({
+  ...finished(child, 'cancelled', now, parentFailedError(parent)),
+  cancelledBy: parent.id,
+});
 
 /** A reserved task: running under a new lease for `workerId`. */
 export function leased(body: TaskBody, workerId: string, now: Date, leaseExpiresAt: Date, leaseToken: string): TaskBody {
   const task = body.task;
   return {
-    seq: body.seq,
+    ...body,
     task: { ...task, status: 'running', attempts: task.attempts + 1, startedAt: now, updatedAt: now, workerId, leaseToken, leaseExpiresAt },
   };
 }
+
+/** A lapsed task back to waiting, attempts unchanged; its cancel request stays for the next holder. */
+export const reclaimed = (task: TaskRecord, now: Date): TaskRecord => ({
+  ...withoutLease(task),
+  status: task.runAt.getTime() > now.getTime() ? 'retrying' : 'pending',
+  updatedAt: now,
+});
 
 /** A failed, cancelled or expired task back to pending for a fresh set of attempts. */
 export function requeued(task: TaskRecord, now: Date): TaskRecord {
   // A fresh life gets a fresh TTL; otherwise a requeued expired task would expire again at once.
   const expiresAt = task.ttlMs === undefined ? task.expiresAt : new Date(now.getTime() + task.ttlMs);
   // An old cancel request would make the next worker end the task without running it.
-  const fresh = { startedAt: undefined, completedAt: undefined, cancelRequestedAt: undefined };
+  const fresh = { startedAt: undefined, completedAt: undefined, cancelRequestedAt: undefined, cancelledBy: undefined };
   return { ...task, ...fresh, status: 'pending', attempts: 0, runAt: now, updatedAt: now, expiresAt };
+}
+
+/**
+ * A dependent its parent's end had cancelled, waiting again (for its parents, and for its own
+ * runAt when that is still ahead). Its ParentFailedError was never its own, so it goes too.
+ */
+export function revived(task: TaskRecord, now: Date): TaskRecord {
+  const back = { ...requeued(task, now), lastError: undefined };
+  return task.runAt.getTime() > now.getTime() ? { ...back, status: 'scheduled', runAt: task.runAt } : back;
 }
 
 /** Reserve order: queue order, then priority (higher first), then runAt, then enqueue order. */

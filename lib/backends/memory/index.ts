@@ -1,4 +1,5 @@
 export * from './memory.backend.js';
+export * from './memory.engine.js';
 export * from './memory-task-queue.store.js';
 export * from './memory-result.store.js';
 export * from './memory-event.store.js';

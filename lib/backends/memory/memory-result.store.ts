@@ -1,110 +1,58 @@
 import type { ResultRecord } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
-import type { Unsubscribe } from '../../storage/task-queue.store.js';
-import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
-import { copyDate } from './memory-task-record.js';
-
-/** Field by field: spreading is several times slower, and every finished task stores a result. */
-function copyResult(result: ResultRecord): ResultRecord {
-  return {
-    taskId: result.taskId,
-    taskName: result.taskName,
-    queue: result.queue,
-    status: result.status,
-    value: result.value && { format: result.value.format, data: result.value.data },
-    error: result.error && { ...result.error },
-    createdAt: new Date(result.createdAt.getTime()),
-    startedAt: copyDate(result.startedAt),
-    completedAt: new Date(result.completedAt.getTime()),
-    durationMs: result.durationMs,
-    workerId: result.workerId,
-    attempts: result.attempts,
-    scheduleId: result.scheduleId,
-    expiresAt: copyDate(result.expiresAt),
-  } satisfies Record<keyof ResultRecord, unknown>;
-}
-
-const isExpired = (result: ResultRecord, nowMs: number): boolean =>
-  result.expiresAt !== undefined && result.expiresAt.getTime() <= nowMs;
+import { copyResult } from './memory-results.js';
+import { MemoryStorage, type MemoryDomain } from './memory-storage.js';
+import type { MemoryNotifier } from './memory-notifier.js';
 
 /**
- * Task results in process memory, indexed by schedule so `latestForSchedule` looks only at that
- * schedule's results. Listeners are called via queueMicrotask once the results are stored, so a
- * listener can neither fail nor re-enter the put that notified it.
+ * Task results in process memory. `new MemoryResultStore()` keeps its own results and notifier;
+ * a MemoryEngine's result store shares them with the engine's task queue and with its peers.
+ * Listeners hear `result` asynchronously, after the results are stored, so a listener can neither
+ * fail nor re-enter the put that notified it.
  */
 export class MemoryResultStore implements ResultStore {
-  private readonly results = new Map<string, ResultRecord>();
-  /** Schedule id -> task ids of its stored results. */
-  private readonly bySchedule = new Map<string, Set<string>>();
-  private readonly listeners = new Listeners<string>();
+  readonly notifier: MemoryNotifier;
+  private readonly storage: MemoryStorage;
+  private readonly ownsNotifier: boolean;
   private readonly lifecycle = new StoreLifecycle('MemoryResultStore');
+
+  /** @param domain the engine's storage and notifier; omitted, a store of its own. */
+  constructor(domain?: MemoryDomain) {
+    const { storage, notifier } = domain ?? MemoryStorage.standalone();
+    this.storage = storage;
+    this.notifier = notifier;
+    this.ownsNotifier = domain === undefined;
+  }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
     this.lifecycle.assertOpen('put');
-    for (const result of results) {
-      this.remove(result.taskId);
-      const stored = copyResult(result);
-      this.results.set(stored.taskId, stored);
-      if (stored.scheduleId !== undefined) {
-        const taskIds = this.bySchedule.get(stored.scheduleId) ?? new Set<string>();
-        taskIds.add(stored.taskId);
-        this.bySchedule.set(stored.scheduleId, taskIds);
-      }
-    }
-    for (const { taskId } of results) this.listeners.notify(taskId);
+    for (const result of results) this.storage.results.put(result);
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
     this.lifecycle.assertOpen('get');
-    const result = this.results.get(taskId);
-    return result === undefined || isExpired(result, Date.now()) ? undefined : copyResult(result);
+    const result = this.storage.results.get(taskId, Date.now());
+    return result && copyResult(result);
   }
 
   async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
     this.lifecycle.assertOpen('latestForSchedule');
-    const nowMs = Date.now();
-    let latest: ResultRecord | undefined;
-    for (const taskId of this.bySchedule.get(scheduleId) ?? []) {
-      const result = this.results.get(taskId) as ResultRecord;
-      if (isExpired(result, nowMs)) continue;
-      if (latest === undefined || result.completedAt.getTime() > latest.completedAt.getTime()) latest = result;
-    }
+    const latest = this.storage.results.latestForSchedule(scheduleId, Date.now());
     return latest && copyResult(latest);
   }
 
   async delete(taskId: string): Promise<boolean> {
     this.lifecycle.assertOpen('delete');
-    return this.remove(taskId);
+    return this.storage.results.delete(taskId);
   }
 
-  async purgeExpired(now: Date = new Date()): Promise<number> {
+  async purgeExpired(now: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
     this.lifecycle.assertOpen('purgeExpired');
-    let purged = 0;
-    for (const result of this.results.values()) {
-      if (isExpired(result, now.getTime()) && this.remove(result.taskId)) purged += 1;
-    }
-    return purged;
-  }
-
-  onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.lifecycle.assertOpen('onResult');
-    return this.listeners.add(listener);
+    return this.storage.results.purgeExpired(now.getTime(), limit);
   }
 
   async close(): Promise<void> {
-    if (this.lifecycle.close()) this.listeners.clear();
-  }
-
-  private remove(taskId: string): boolean {
-    const result = this.results.get(taskId);
-    if (result === undefined) return false;
-    this.results.delete(taskId);
-    if (result.scheduleId !== undefined) {
-      const taskIds = this.bySchedule.get(result.scheduleId);
-      taskIds?.delete(taskId);
-      if (taskIds?.size === 0) this.bySchedule.delete(result.scheduleId);
-    }
-    return true;
+    if (this.lifecycle.close() && this.ownsNotifier) this.notifier.close();
   }
 }

@@ -18,7 +18,7 @@ export interface TaskSlot extends HeapEntry {
   homeHeap: IndexedHeap<TaskSlot> | undefined;
   /** The task's entry in the expiry heap (created on first need, then reused). */
   expiry: ExpiryEntry | undefined;
-  /** Parents that have not succeeded yet; the task sits in no ready or delayed heap until this is empty. */
+  /** Parents whose end the task still waits for; it sits in no ready or delayed heap until this is empty. */
   blockedBy: Set<string> | undefined;
 }
 
@@ -28,18 +28,20 @@ const readyBefore = (a: TaskSlot, b: TaskSlot): boolean =>
   a.priority !== b.priority ? a.priority > b.priority : dueBefore(a, b);
 const leaseExpiry = (slot: TaskSlot): number => (slot.rec.leaseExpiresAt as Date).getTime();
 
-/** In the expiry heap while the task can expire: waiting, or running with a lapsed lease. */
+/** In the expiry heap while the task can expire: while it waits (blocked or not). */
 interface ExpiryEntry extends HeapEntry {
   readonly slot: TaskSlot;
 }
 const expiry = (entry: ExpiryEntry): number => (entry.slot.rec.expiresAt as Date).getTime();
 
 /**
- * Where waiting and running tasks are filed so that nothing is found by scanning. Due tasks wait
- * in one heap per (queue, task name), so a reserve takes the best head among the names it may run
- * in O(names + log n) per task, and a name filter never scans or starves other names. Delayed
- * tasks, leases and expiry deadlines each have one heap. A record's sort keys (runAt, priority,
- * leaseExpiresAt, expiresAt) must only change while it is out of the heaps (after `leave`).
+ * Where waiting and running tasks are filed so that nothing is found by scanning. Pending tasks
+ * that are due wait in one heap per (queue, task name), so a reserve takes the best head among
+ * the names it may run in O(names + log n) per task, and a name filter never scans or starves
+ * other names. Scheduled and retrying tasks wait in the delayed heap until they are promoted to
+ * pending (so promotion finds them without a scan); leases and expiry deadlines each have one
+ * heap. A record's sort keys (runAt, priority, leaseExpiresAt, expiresAt) must only change while
+ * it is out of the heaps (after `leave`).
  */
 export class MemoryTaskIndex {
   private readonly ready = new Map<string, Map<string, IndexedHeap<TaskSlot>>>();
@@ -49,20 +51,23 @@ export class MemoryTaskIndex {
 
   /**
    * Files a waiting task: in the expiry heap if it has a deadline and, unless blocked, in its
-   * ready heap when due at `nowMs`, else in the delayed heap. Returns whether it is ready now.
+   * ready heap when pending and due at `nowMs`, else in the delayed heap. Returns whether it is
+   * due now (and not blocked): a reserve, which promotes due tasks first, would take it.
    */
   enterWaiting(slot: TaskSlot, nowMs: number): boolean {
     this.makeExpirable(slot);
     if (slot.blockedBy !== undefined && slot.blockedBy.size > 0) return false;
-    if (slot.rec.runAt.getTime() > nowMs) {
-      this.setHome(slot, this.delayed);
-      return false;
-    }
-    this.setHome(slot, this.readyHeap(slot));
-    return true;
+    const due = slot.rec.runAt.getTime() <= nowMs;
+    this.setHome(slot, due && slot.rec.status === 'pending' ? this.readyHeap(slot) : this.delayed);
+    return due;
   }
 
-  /** Files a running task under its lease, to be reclaimed when `leaseExpiresAt` passes. */
+  /** Files a task just promoted to pending in its ready heap. */
+  enterReady(slot: TaskSlot): void {
+    this.setHome(slot, this.readyHeap(slot));
+  }
+
+  /** Files a running task under its lease, for reclaimLapsed to find once `leaseExpiresAt` passes. */
   enterLeased(slot: TaskSlot): void {
     this.leave(slot);
     this.setHome(slot, this.leases);
@@ -74,18 +79,25 @@ export class MemoryTaskIndex {
     if (slot.expiry !== undefined) this.expiries.remove(slot.expiry);
   }
 
-  /**
-   * Brings the index up to `nowMs`: delayed tasks whose runAt came move to their ready heaps, and
-   * running tasks whose lease lapsed become reservable (and expirable) again.
-   */
-  advance(nowMs: number): void {
-    for (let slot = this.delayed.peek(); slot && slot.runAtMs <= nowMs; slot = this.delayed.peek()) {
-      this.setHome(slot, this.readyHeap(slot));
-    }
-    for (let slot = this.leases.peek(); slot && leaseExpiry(slot) <= nowMs; slot = this.leases.peek()) {
-      this.setHome(slot, this.readyHeap(slot));
-      this.makeExpirable(slot);
-    }
+  /** Takes the delayed task due soonest out of the delayed heap, if its runAt is not after `nowMs`. */
+  takeDue(nowMs: number): TaskSlot | undefined {
+    const slot = this.delayed.peek();
+    if (slot === undefined || slot.runAtMs > nowMs) return undefined;
+    this.removeHome(slot);
+    return slot;
+  }
+
+  /** Takes the running task whose lease lapsed first out of the lease heap, if it lapsed by `nowMs`. */
+  takeLapsed(nowMs: number): TaskSlot | undefined {
+    const slot = this.leases.peek();
+    if (slot === undefined || leaseExpiry(slot) > nowMs) return undefined;
+    this.removeHome(slot);
+    return slot;
+  }
+
+  /** The soonest runAt among delayed tasks. */
+  nextDelayedMs(): number | undefined {
+    return this.delayed.peek()?.runAtMs;
   }
 
   /** The task whose deadline passed first, if any passed by `nowMs`. */
@@ -114,15 +126,13 @@ export class MemoryTaskIndex {
 
   /**
    * The head of a ready heap once it is really reservable at `nowMs`. Heads filed under a later
-   * `now` than this call's go back where they belong; expired heads leave the heap and wait in
+   * `now` than this call's go back to the delayed heap; expired heads leave the heap and wait in
    * the expiry heap for expireOverdue.
    */
   private reservableHead(heap: IndexedHeap<TaskSlot>, nowMs: number): TaskSlot | undefined {
     for (let head = heap.peek(); head !== undefined; head = heap.peek()) {
       const rec = head.rec;
-      if (rec.status === 'running' && leaseExpiry(head) > nowMs) {
-        this.enterLeased(head);
-      } else if (head.runAtMs > nowMs) {
+      if (head.runAtMs > nowMs) {
         this.setHome(head, this.delayed);
       } else if (rec.expiresAt !== undefined && rec.expiresAt.getTime() <= nowMs) {
         this.removeHome(head);

@@ -1,12 +1,8 @@
-import type { Backend } from '../backend.registry.js';
-import { MemoryEventStore } from './memory-event.store.js';
-import { MemoryResultStore } from './memory-result.store.js';
-import { MemoryTaskQueueStore } from './memory-task-queue.store.js';
+import type { Backend } from '../../storage/engine.js';
+import { MemoryEngine } from './memory.engine.js';
 
-/** `memory://`: the stores in this process's memory, gone when it ends. */
+/** `memory://`: the stores in this process's memory, gone when it ends. Each open() is a new, empty storage. */
 export const memoryBackend: Backend = {
   storageOptions: [],
-  createTaskQueue: async () => new MemoryTaskQueueStore(),
-  createResultStore: async () => new MemoryResultStore(),
-  createEventStore: async () => new MemoryEventStore(),
+  open: async () => new MemoryEngine(),
 };

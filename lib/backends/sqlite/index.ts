@@ -1,4 +1,5 @@
 export * from './sqlite.backend.js';
+export * from './sqlite-engine.js';
 export * from './sqlite-task-queue.store.js';
 export * from './sqlite-result.store.js';
 export * from './sqlite-event.store.js';

@@ -1,6 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver.js';
 import { OmniQError } from '../../errors/omniq.errors.js';
 import type { SqliteDatabase } from './sqlite-database.types.js';
@@ -39,6 +39,8 @@ export async function openSqliteConnection(path: string, projectName: string): P
   let dataSource: DataSource | undefined;
   try {
     if (path !== IN_MEMORY) await makeDirectory(dirname(path));
+    // Loaded here, not at import: an application that never opens a sqlite:// URL never loads TypeORM and the driver.
+    const { DataSource } = await import('typeorm');
     dataSource = new DataSource({
       type: 'better-sqlite3',
       database: path,

@@ -19,6 +19,10 @@ export interface SqliteTransaction<Args extends unknown[], Result> {
 }
 
 export interface SqliteDatabase {
+  /** The file the connection opened, as given to it (`:memory:` for a database in this process). */
+  readonly name: string;
+  /** True for a database in this process's memory, which no other connection can open. */
+  readonly memory: boolean;
   readonly open: boolean;
   readonly inTransaction: boolean;
   prepare<Row = unknown>(sql: string): SqliteStatement<Row>;

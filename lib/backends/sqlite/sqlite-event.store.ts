@@ -1,124 +1,64 @@
-import { Subject, type Observable } from 'rxjs';
-import type { TaskEvent, TaskEventType } from '../../models/event.model.js';
+import type { Observable } from 'rxjs';
+import type { TaskEvent } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
 import { SqliteEventTaskIndex } from './sqlite-event-index.js';
-import { jsonOrNull, optional } from './sqlite-values.js';
+import { SqliteEventStream } from './sqlite-event-stream.js';
+import type { SqliteNotificationFeed } from './sqlite-notification-feed.js';
+import type { SqliteWriter } from './sqlite-writer.js';
+import { EVENT_COLUMNS, eventFromRow, eventRow, type EventRow } from './sqlite-event-row.js';
 
 const DEFAULT_QUERY_LIMIT = 1000;
 
-interface EventRow {
-  id: string;
-  type: string;
-  timestamp: number;
-  task_id: string | null;
-  task_name: string | null;
-  queue: string | null;
-  schedule_id: string | null;
-  worker_id: string | null;
-  attempt: number | null;
-  duration_ms: number | null;
-  message: string | null;
-  error: string | null;
-  data: string | null;
-}
-
-const COLUMNS = [
-  'id',
-  'type',
-  'timestamp',
-  'task_id',
-  'task_name',
-  'queue',
-  'schedule_id',
-  'worker_id',
-  'attempt',
-  'duration_ms',
-  'message',
-  'error',
-  'data',
-] as const satisfies readonly (keyof EventRow)[];
-
-function eventRow(event: TaskEvent): EventRow {
-  return {
-    id: event.id,
-    type: event.type,
-    timestamp: event.timestamp.getTime(),
-    task_id: event.taskId ?? null,
-    task_name: event.taskName ?? null,
-    queue: event.queue ?? null,
-    schedule_id: event.scheduleId ?? null,
-    worker_id: event.workerId ?? null,
-    attempt: event.attempt ?? null,
-    duration_ms: event.durationMs ?? null,
-    message: event.message ?? null,
-    error: jsonOrNull(event.error),
-    data: jsonOrNull(event.data),
-  } satisfies Record<(typeof COLUMNS)[number], unknown>;
-}
-
-function eventFromRow(row: EventRow): TaskEvent {
-  return {
-    id: row.id,
-    type: row.type as TaskEventType,
-    timestamp: new Date(row.timestamp),
-    taskId: optional(row.task_id),
-    taskName: optional(row.task_name),
-    queue: optional(row.queue),
-    scheduleId: optional(row.schedule_id),
-    workerId: optional(row.worker_id),
-    attempt: optional(row.attempt),
-    durationMs: optional(row.duration_ms),
-    message: optional(row.message),
-    error: row.error === null ? undefined : JSON.parse(row.error),
-    data: row.data === null ? undefined : JSON.parse(row.data),
-  } satisfies Record<keyof TaskEvent, unknown>;
-}
-
 /**
  * Lifecycle events in `<project>_events`, ordered by timestamp then append order (seq). An append
- * of many events is one transaction. Queries by task go through a bulk-filled index (see
- * SqliteEventTaskIndex). `stream()` carries the events appended through this store, decoded from
- * the stored text so they equal what `query` returns.
+ * of many events is one transaction; the engine's task queue also writes events here inside its
+ * own transitions (`writeRows`). Queries by task go through a bulk-filled index (see
+ * SqliteEventTaskIndex). `stream()` carries the events stored in the file, by this engine or
+ * another, read back once committed, so they equal what `query` returns (see SqliteEventStream).
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: SqliteDatabase;
   private readonly table: string;
   private readonly byTask: string;
   private readonly taskIndex: SqliteEventTaskIndex;
+  private readonly insert: SqliteStatement;
   private readonly purge: SqliteStatement;
-  private readonly writeEvents: (rows: readonly EventRow[]) => void;
   private readonly queryStatements = new Map<string, SqliteStatement<EventRow>>();
-  private readonly appended = new Subject<TaskEvent>();
+  private readonly eventStream: SqliteEventStream;
   private readonly lifecycle = new StoreLifecycle('SqliteEventStore');
 
   constructor(
     connection: SqliteConnection,
+    private readonly writer: SqliteWriter,
+    feed: SqliteNotificationFeed | undefined,
     private readonly release: () => Promise<void>,
   ) {
     this.db = connection.db;
     this.table = connection.tables.events;
     this.byTask = connection.tables.eventsByTask;
     this.taskIndex = new SqliteEventTaskIndex(this.db, connection.tables);
-    const insert = this.db.prepare(
-      `INSERT INTO ${this.table} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    );
+    this.insert = this.db.prepare(`INSERT INTO ${this.table} (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`);
     this.purge = this.db.prepare(`DELETE FROM ${this.table} WHERE timestamp < ?`);
-    // Bound by position: better-sqlite3 binds named parameters several times slower.
-    this.writeEvents = this.db.transaction((rows: readonly EventRow[]) => {
-      let lastSeq = 0;
-      for (const row of rows) lastSeq = Number(insert.run(COLUMNS.map((column) => row[column])).lastInsertRowid);
-      this.taskIndex.appended(lastSeq);
-    }).immediate;
+    this.eventStream = new SqliteEventStream(this.db, connection.tables, feed);
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {
     this.lifecycle.assertOpen('append');
+    if (events.length === 0) return;
+    this.writer.write(() => this.writeRows(events));
+  }
+
+  /** Stores events inside the caller's write; the stream hears them once it committed. */
+  writeRows(events: readonly TaskEvent[]): void {
     const rows = events.map(eventRow);
-    this.writeEvents(rows);
-    if (this.appended.observed) for (const row of rows) this.appended.next(eventFromRow(row));
+    let lastSeq = 0;
+    // Bound by position: better-sqlite3 binds named parameters several times slower.
+    for (const row of rows) lastSeq = Number(this.insert.run(EVENT_COLUMNS.map((column) => row[column])).lastInsertRowid);
+    this.taskIndex.appended(lastSeq);
+    if (this.eventStream.observed) this.writer.onCommit(this.eventStream.catchUp);
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {
@@ -145,32 +85,28 @@ export class SqliteEventStore implements EventStore {
     const read = (): EventRow[] => this.statement(sql).all(params);
     if (query.taskId === undefined) return read().map(eventFromRow);
     // A query by task first indexes what appends left unindexed, so it sees every event.
-    const rows = this.db
-      .transaction(() => {
-        this.taskIndex.catchUp();
-        return read();
-      })
-      .immediate();
+    const rows = this.writer.write(() => {
+      this.taskIndex.catchUp();
+      return read();
+    });
     return rows.map(eventFromRow);
   }
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
     this.lifecycle.assertOpen('purgeOlderThan');
-    return this.db
-      .transaction(() => {
-        this.taskIndex.forget(cutoff.getTime());
-        return this.purge.run(cutoff.getTime()).changes;
-      })
-      .immediate();
+    return this.writer.write(() => {
+      this.taskIndex.forget(cutoff.getTime());
+      return this.purge.run(cutoff.getTime()).changes;
+    });
   }
 
   stream(): Observable<TaskEvent> {
-    return this.appended.asObservable();
+    return this.eventStream.observable;
   }
 
   async close(): Promise<void> {
     if (!this.lifecycle.close()) return;
-    this.appended.complete();
+    this.eventStream.complete();
     await this.release();
   }
 

@@ -1,11 +1,11 @@
 import type { ResultRecord, ResultStatus } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
-import type { Unsubscribe } from '../../storage/task-queue.store.js';
-import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteStatement } from './sqlite-database.types.js';
-import { jsonOrNull, optional, optionalDate } from './sqlite-values.js';
+import type { SqliteNotifier } from './sqlite-notifier.js';
+import type { SqliteWriter } from './sqlite-writer.js';
+import { BOUND, jsonOrNull, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
 
 interface ResultRow {
   task_id: string;
@@ -13,7 +13,7 @@ interface ResultRow {
   queue: string;
   status: string;
   value_format: string | null;
-  value_data: string | null;
+  value_data: string | Buffer | null;
   error: string | null;
   created_at: number;
   started_at: number | null;
@@ -51,7 +51,7 @@ function resultValues(result: ResultRecord): unknown[] {
     queue: result.queue,
     status: result.status,
     value_format: result.value?.format,
-    value_data: result.value?.data,
+    value_data: textValue(result.value?.data),
     error: jsonOrNull(result.error),
     created_at: result.createdAt.getTime(),
     started_at: result.startedAt?.getTime(),
@@ -71,7 +71,7 @@ function resultFromRow(row: ResultRow): ResultRecord {
     taskName: row.task_name,
     queue: row.queue,
     status: row.status as ResultStatus,
-    value: row.value_format === null ? undefined : { format: row.value_format, data: row.value_data ?? '' },
+    value: row.value_format === null ? undefined : { format: row.value_format, data: textFromColumn(row.value_data) ?? '' },
     error: row.error === null ? undefined : JSON.parse(row.error),
     createdAt: new Date(row.created_at),
     startedAt: optionalDate(row.started_at),
@@ -86,8 +86,9 @@ function resultFromRow(row: ResultRow): ResultRecord {
 
 /**
  * Task results in `<project>_results`, one row per task id. A put of many results is one
- * transaction. Result listeners hear about puts made in this process only (via queueMicrotask,
- * after the commit); waiters in other processes fall back to polling.
+ * transaction; the engine's task queue also writes results here inside its own transitions
+ * (`writeRows`). Every result stored notifies `result` with its task id, in every process on the
+ * file (see SqliteNotifier).
  */
 export class SqliteResultStore implements ResultStore {
   private readonly upsert: SqliteStatement;
@@ -95,12 +96,13 @@ export class SqliteResultStore implements ResultStore {
   private readonly latest: SqliteStatement<ResultRow>;
   private readonly remove: SqliteStatement;
   private readonly purge: SqliteStatement;
-  private readonly writeResults: (results: readonly ResultRecord[]) => void;
-  private readonly listeners = new Listeners<string>();
+  private readonly purgeSome: SqliteStatement;
   private readonly lifecycle = new StoreLifecycle('SqliteResultStore');
 
   constructor(
     connection: SqliteConnection,
+    private readonly writer: SqliteWriter,
+    readonly notifier: SqliteNotifier,
     private readonly release: () => Promise<void>,
   ) {
     const { db, tables } = connection;
@@ -114,16 +116,17 @@ export class SqliteResultStore implements ResultStore {
         ORDER BY completed_at DESC LIMIT 1`,
     );
     this.remove = db.prepare(`DELETE FROM ${tables.results} WHERE task_id = ?`);
-    this.purge = db.prepare(`DELETE FROM ${tables.results} WHERE expires_at IS NOT NULL AND expires_at <= ?`);
-    this.writeResults = db.transaction((results: readonly ResultRecord[]) => {
-      for (const result of results) this.upsert.run(resultValues(result));
-    }).immediate;
+    const expired = `expires_at IS NOT NULL AND expires_at <= ?`;
+    this.purge = db.prepare(`DELETE FROM ${tables.results} WHERE ${expired}`);
+    this.purgeSome = db.prepare(
+      `DELETE FROM ${tables.results} WHERE rowid IN (SELECT rowid FROM ${tables.results} WHERE ${expired} ORDER BY expires_at LIMIT ${BOUND})`,
+    );
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
     this.lifecycle.assertOpen('put');
-    this.writeResults(results);
-    for (const { taskId } of results) this.listeners.notify(taskId);
+    if (results.length === 0) return;
+    this.writer.write(() => this.writeRows(results));
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
@@ -140,22 +143,30 @@ export class SqliteResultStore implements ResultStore {
 
   async delete(taskId: string): Promise<boolean> {
     this.lifecycle.assertOpen('delete');
-    return this.remove.run(taskId).changes > 0;
+    return this.writer.write(() => this.deleteRow(taskId));
   }
 
-  async purgeExpired(now: Date = new Date()): Promise<number> {
+  async purgeExpired(now: Date, limit?: number): Promise<number> {
     this.lifecycle.assertOpen('purgeExpired');
-    return this.purge.run(now.getTime()).changes;
+    const at = now.getTime();
+    return this.writer.write(() => (limit === undefined ? this.purge.run(at) : this.purgeSome.run(at, limit)).changes);
   }
 
-  onResult(listener: (taskId: string) => void): Unsubscribe {
-    this.lifecycle.assertOpen('onResult');
-    return this.listeners.add(listener);
+  /** Stores results inside the caller's write, announcing each. */
+  writeRows(results: readonly ResultRecord[]): void {
+    for (const result of results) {
+      this.upsert.run(resultValues(result));
+      this.writer.resultStored(result.taskId);
+    }
+  }
+
+  /** Deletes a result inside the caller's write. */
+  deleteRow(taskId: string): boolean {
+    return this.remove.run(taskId).changes > 0;
   }
 
   async close(): Promise<void> {
     if (!this.lifecycle.close()) return;
-    this.listeners.clear();
     await this.release();
   }
 }

@@ -1,10 +1,11 @@
 import type { MissedFirePolicy, ScheduleKind, ScheduleRecord, ScheduleSource, ScheduleStatus } from '../../models/schedule.model.js';
 import type { NewTask } from '../../models/task.model.js';
-import type { FireOutcome, ScheduleAdvance, ScheduleStore } from '../../storage/schedule.store.js';
+import { meetsExpectation, type FireOutcome, type ScheduleAdvance, type ScheduleExpectation, type ScheduleStore } from '../../storage/schedule.store.js';
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
-import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
-import { optional, optionalDate } from './sqlite-values.js';
+import type { SqliteStatement } from './sqlite-database.types.js';
+import type { SqliteWriter } from './sqlite-writer.js';
+import { BOUND, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
 
 interface ScheduleRow {
   id: string;
@@ -17,7 +18,7 @@ interface ScheduleRow {
   queue: string | null;
   priority: number | null;
   payload_format: string;
-  payload_data: string;
+  payload_data: string | Buffer;
   max_runs: number | null;
   start_at: number | null;
   end_at: number | null;
@@ -76,7 +77,7 @@ function scheduleValues(s: ScheduleRecord): unknown[] {
     queue: s.queue,
     priority: s.priority,
     payload_format: s.payload.format,
-    payload_data: s.payload.data,
+    payload_data: textValue(s.payload.data),
     max_runs: s.maxRuns,
     start_at: s.startAt?.getTime(),
     end_at: s.endAt?.getTime(),
@@ -107,7 +108,7 @@ function scheduleFromRow(row: ScheduleRow): ScheduleRecord {
     taskName: row.task_name,
     queue: optional(row.queue),
     priority: optional(row.priority),
-    payload: { format: row.payload_format, data: row.payload_data },
+    payload: { format: row.payload_format, data: textFromColumn(row.payload_data) },
     maxRuns: optional(row.max_runs),
     startAt: optionalDate(row.start_at),
     endAt: optionalDate(row.end_at),
@@ -128,10 +129,8 @@ function scheduleFromRow(row: ScheduleRow): ScheduleRecord {
 
 /** What the schedule store needs from the task queue it enqueues into (same database). */
 export interface ScheduleTaskSink {
-  /** Stores tasks inside the caller's transaction, collecting the queues to wake. */
-  insertTasks(tasks: readonly NewTask[], woken: Set<string>): EnqueueOutcome[];
-  /** Wakes the queue's listeners, once the transaction committed. */
-  wake(queues: Iterable<string>): void;
+  /** Stores tasks as `enqueue` does, joining the caller's write transaction. */
+  insertTasks(tasks: readonly NewTask[]): EnqueueOutcome[];
   assertOpen(operation: string): void;
 }
 
@@ -141,7 +140,6 @@ export interface ScheduleTaskSink {
  * so of any number of instances (in any process) exactly one claims each tick.
  */
 export class SqliteScheduleStore implements ScheduleStore {
-  private readonly db: SqliteDatabase;
   private readonly upsert: SqliteStatement;
   private readonly select: SqliteStatement<ScheduleRow>;
   private readonly selectAll: SqliteStatement<ScheduleRow>;
@@ -154,12 +152,12 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   constructor(
     connection: SqliteConnection,
+    private readonly writer: SqliteWriter,
     private readonly tasks: ScheduleTaskSink,
   ) {
     const { db } = connection;
     const table = connection.tables.schedules;
     const due = `status = 'active' AND next_run_at IS NOT NULL`;
-    this.db = db;
     this.upsert = db.prepare(`INSERT OR REPLACE INTO ${table} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
     this.select = db.prepare(`SELECT * FROM ${table} WHERE id = ?`);
     this.selectAll = db.prepare(`SELECT * FROM ${table} ORDER BY id`);
@@ -168,7 +166,7 @@ export class SqliteScheduleStore implements ScheduleStore {
       `UPDATE ${table} SET status = ?, next_run_at = ?, paused_at = CASE WHEN ? = 'paused' THEN ? END, updated_at = ?
         WHERE id = ? AND status <> ?`,
     );
-    this.selectDue = db.prepare(`SELECT * FROM ${table} WHERE ${due} AND next_run_at <= ? ORDER BY next_run_at LIMIT ?`);
+    this.selectDue = db.prepare(`SELECT * FROM ${table} WHERE ${due} AND next_run_at <= ? ORDER BY next_run_at LIMIT ${BOUND}`);
     this.selectNextDue = db.prepare(`SELECT MIN(next_run_at) FROM ${table} WHERE ${due}`).raw(true);
     this.claim = db.prepare(
       `UPDATE ${table} SET status = ?, next_run_at = ?, run_count = ?, last_run_at = ?, updated_at = ?
@@ -177,9 +175,16 @@ export class SqliteScheduleStore implements ScheduleStore {
     this.recordTask = db.prepare(`UPDATE ${table} SET last_task_id = ? WHERE id = ?`);
   }
 
-  async saveSchedule(schedule: ScheduleRecord): Promise<void> {
+  async saveSchedule(schedule: ScheduleRecord, expected?: ScheduleExpectation): Promise<boolean> {
     this.tasks.assertOpen('saveSchedule');
-    this.upsert.run(scheduleValues(schedule));
+    return this.writer.write(() => {
+      if (expected) {
+        const row = this.select.get(schedule.id);
+        if (!meetsExpectation(row && scheduleFromRow(row), expected)) return false;
+      }
+      this.upsert.run(scheduleValues(schedule));
+      return true;
+    });
   }
 
   async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
@@ -200,13 +205,11 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async setScheduleStatus(id: string, status: ScheduleStatus, nextRunAt?: Date): Promise<ScheduleRecord | undefined> {
     this.tasks.assertOpen('setScheduleStatus');
-    const row = this.db
-      .transaction(() => {
-        const now = Date.now();
-        this.updateStatus.run(status, nextRunAt?.getTime(), status, now, now, id, status);
-        return this.select.get(id);
-      })
-      .immediate();
+    const row = this.writer.write(() => {
+      const now = Date.now();
+      this.updateStatus.run(status, nextRunAt?.getTime(), status, now, now, id, status);
+      return this.select.get(id);
+    });
     return row && scheduleFromRow(row);
   }
 
@@ -223,19 +226,14 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async fireSchedule(id: string, expectedNextRunAt: Date, advance: ScheduleAdvance, task?: NewTask): Promise<FireOutcome> {
     this.tasks.assertOpen('fireSchedule');
-    const woken = new Set<string>();
-    const outcome = this.db
-      .transaction((): FireOutcome => {
-        const { status, nextRunAt, runCount, lastRunAt } = advance;
-        const claimed = this.claim.run(status, nextRunAt?.getTime(), runCount, lastRunAt?.getTime(), Date.now(), id, expectedNextRunAt.getTime());
-        if (claimed.changes === 0) return { claimed: false };
-        if (task === undefined) return { claimed: true };
-        const [enqueued] = this.tasks.insertTasks([task], woken);
-        this.recordTask.run(enqueued!.id, id);
-        return { claimed: true, enqueued };
-      })
-      .immediate();
-    this.tasks.wake(woken);
-    return outcome;
+    return this.writer.write((): FireOutcome => {
+      const { status, nextRunAt, runCount, lastRunAt } = advance;
+      const claimed = this.claim.run(status, nextRunAt?.getTime(), runCount, lastRunAt?.getTime(), Date.now(), id, expectedNextRunAt.getTime());
+      if (claimed.changes === 0) return { claimed: false };
+      if (task === undefined) return { claimed: true };
+      const [enqueued] = this.tasks.insertTasks([task]);
+      this.recordTask.run(enqueued!.id, id);
+      return { claimed: true, enqueued };
+    });
   }
 }

@@ -17,6 +17,12 @@ export interface SqliteTables {
   /** Task id -> event seq, filled in bulk (see sqlite-event-index.ts). */
   readonly eventsByTask: string;
   readonly schedules: string;
+  /** Queues that reserve skips, by name. */
+  readonly pausedQueues: string;
+  /** Coordination leases (the maintenance leader's): name, holder, expiry, fencing token. */
+  readonly leases: string;
+  /** Notifications for the other connections on the file, one row per channel per transaction. */
+  readonly notifications: string;
   /** Named integer marks (how far the events_by_task index got). */
   readonly meta: string;
   readonly migrations: string;
@@ -35,6 +41,9 @@ export function sqliteTables(projectName: string): SqliteTables {
     events: named('events'),
     eventsByTask: named('events_by_task'),
     schedules: named('schedules'),
+    pausedQueues: named('paused_queues'),
+    leases: named('leases'),
+    notifications: named('notifications'),
     meta: named('meta'),
     migrations: named('migrations'),
     named,

@@ -1,5 +1,5 @@
 import type { NewTask, ParentFailurePolicy, RetryBackoff, TaskCallback, TaskRecord, TaskStatus } from '../../models/task.model.js';
-import { jsonOrNull, optional, optionalDate } from './sqlite-values.js';
+import { jsonOrNull, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
 
 /** The types of `<project>_tasks` columns: times in epoch ms, lists and errors as JSON text. */
 interface TaskColumnTypes {
@@ -9,7 +9,8 @@ interface TaskColumnTypes {
   queue: string;
   priority: number;
   payload_format: string;
-  payload_data: string;
+  /** Text, or a BLOB of UTF-16 code units (see textValue). */
+  payload_data: string | Buffer;
   created_at: number;
   run_at: number;
   max_retries: number;
@@ -26,7 +27,7 @@ interface TaskColumnTypes {
   on_success: string | null;
   on_failure: string | null;
   tags: string;
-  description: string | null;
+  description: string | Buffer | null;
   schedule_id: string | null;
   idempotency_key: string | null;
   dedupe_window_ms: number | null;
@@ -43,6 +44,7 @@ interface TaskColumnTypes {
   progress: string | null;
   ready: number;
   blocked: number;
+  cancelled_by: string | null;
 }
 
 type TaskColumn = keyof TaskColumnTypes;
@@ -93,6 +95,7 @@ export const TASK_COLUMNS = [
   'lease_expires_at',
   'progress',
   'ready',
+  'cancelled_by',
 ] as const satisfies readonly TaskColumn[];
 
 /** The columns a new task's row is inserted with, in the order of its values; the others start out NULL. */
@@ -119,7 +122,7 @@ export function taskFromRow(row: TaskRow): TaskRecord {
     name: taskColumn(row, 'name'),
     queue: taskColumn(row, 'queue'),
     priority: taskColumn(row, 'priority'),
-    payload: { format: taskColumn(row, 'payload_format'), data: taskColumn(row, 'payload_data') },
+    payload: { format: taskColumn(row, 'payload_format'), data: textFromColumn(taskColumn(row, 'payload_data')) },
     createdAt: new Date(taskColumn(row, 'created_at')),
     runAt: new Date(taskColumn(row, 'run_at')),
     maxRetries: taskColumn(row, 'max_retries'),
@@ -136,7 +139,7 @@ export function taskFromRow(row: TaskRow): TaskRecord {
     onSuccess: parseOptional(taskColumn(row, 'on_success')) as TaskCallback | undefined,
     onFailure: parseOptional(taskColumn(row, 'on_failure')) as TaskCallback | undefined,
     tags: parseList(taskColumn(row, 'tags')),
-    description: optional(taskColumn(row, 'description')),
+    description: optional(textFromColumn(taskColumn(row, 'description'))),
     scheduleId: optional(taskColumn(row, 'schedule_id')),
     key: optional(taskColumn(row, 'idempotency_key')),
     dedupeWindowMs: optional(taskColumn(row, 'dedupe_window_ms')),
@@ -146,6 +149,7 @@ export function taskFromRow(row: TaskRow): TaskRecord {
     completedAt: optionalDate(taskColumn(row, 'completed_at')),
     updatedAt: new Date(taskColumn(row, 'updated_at')),
     lastError: parseOptional(taskColumn(row, 'last_error')) as TaskRecord['lastError'],
+    cancelledBy: optional(taskColumn(row, 'cancelled_by')),
     cancelRequestedAt: optionalDate(taskColumn(row, 'cancel_requested_at')),
     progress: parseOptional(taskColumn(row, 'progress')),
     workerId: optional(taskColumn(row, 'worker_id')),
@@ -162,7 +166,7 @@ export function insertValues(task: NewTask, status: TaskStatus, ready: boolean, 
     queue: task.queue,
     priority: task.priority,
     payload_format: task.payload.format,
-    payload_data: task.payload.data,
+    payload_data: textValue(task.payload.data),
     created_at: task.createdAt.getTime(),
     run_at: task.runAt.getTime(),
     max_retries: task.maxRetries,
@@ -179,7 +183,7 @@ export function insertValues(task: NewTask, status: TaskStatus, ready: boolean, 
     on_success: jsonOrNull(task.onSuccess),
     on_failure: jsonOrNull(task.onFailure),
     tags: JSON.stringify(task.tags),
-    description: task.description,
+    description: textValue(task.description),
     schedule_id: task.scheduleId,
     idempotency_key: task.key,
     dedupe_window_ms: task.dedupeWindowMs,

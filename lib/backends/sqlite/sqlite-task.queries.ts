@@ -1,69 +1,71 @@
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
 import { TASK_COLUMNS, TASK_INSERT_COLUMNS, type TaskRow } from './sqlite-task-row.js';
 import type { SqliteTables } from './sqlite-tables.js';
-import { FINAL_SQL, LIVE_SQL, REQUEUEABLE_SQL, WAITING_SQL } from './sqlite-task-statuses.js';
+import { LIVE_SQL, REQUEUEABLE_SQL, WAITING_SQL } from './sqlite-task-statuses.js';
+import { BOUND } from './sqlite-values.js';
 
-const COLUMNS = TASK_COLUMNS.join(', ');
-const CLEAR_LEASE = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
-/** A lease holder's statement applies only while its token is the task's live lease: binds id, token. */
+export const COLUMNS = TASK_COLUMNS.join(', ');
+export const CLEAR_LEASE = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
+/** A lease holder's statement applies only while its token is the task's lease, lapsed or not (until a reclaim): binds id, token. */
 const HELD = `id = ? AND status = 'running' AND lease_token = ?`;
-/**
- * A ready row must still be due at this reserve's `now`, which may differ from when it was flagged:
- * binds now, now, now, limit.
- */
-const RESERVABLE = `run_at <= ? AND (status <> 'running' OR lease_expires_at <= ?) AND (expires_at IS NULL OR expires_at > ?)
-  ORDER BY priority DESC, run_at, seq LIMIT ?`;
+/** A ready row must still be due, and not expired, at this reserve's `now`: binds now, now, limit. */
+const RESERVABLE = `run_at <= ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, run_at, seq LIMIT ${BOUND}`;
 
 /**
- * Every statement of the task queue, prepared once per store, behind typed methods that bind the
- * `?` parameters in order: better-sqlite3 binds named parameters several times slower, and these
- * run once per task. Rows come back raw (arrays in TASK_COLUMNS order). WHERE clauses repeat the
- * partial indexes' terms (see the initial migration) so SQLite uses those indexes.
+ * The statement that keeps an idempotency key on a task coming back to life (requeued, revived)
+ * only while no other live task holds it: a key is held by at most one live task.
+ */
+export const keepFreeKey = (tasks: string): string =>
+  `idempotency_key = CASE WHEN idempotency_key IS NOT NULL AND EXISTS (
+    SELECT 1 FROM ${tasks} AS other WHERE other.idempotency_key IS NOT NULL AND other.idempotency_key = ${tasks}.idempotency_key
+      AND other.status IN ${LIVE_SQL} AND other.seq <> ${tasks}.seq) THEN NULL ELSE idempotency_key END`;
+
+/**
+ * The statements of a task's life (enqueue, reserve, the lease holder's calls, cancel, requeue,
+ * reads), prepared once per engine, behind typed methods that bind the `?` parameters in order:
+ * better-sqlite3 binds named parameters several times slower, and these run once per task. Rows
+ * come back raw (arrays in TASK_COLUMNS order). WHERE clauses repeat the partial indexes' terms
+ * (see the initial migration) so SQLite uses those indexes.
  */
 export class SqliteTaskQueries {
   private readonly insertTask: SqliteStatement;
-  private readonly insertEdge: SqliteStatement;
   private readonly selectId: SqliteStatement<unknown[]>;
   private readonly selectKeyHolder: SqliteStatement<unknown[]>;
   private readonly selectStatus: SqliteStatement<unknown[]>;
-  private readonly flagDue: SqliteStatement;
-  private readonly flagLapsed: SqliteStatement;
+  private readonly selectDue: SqliteStatement<unknown[]>;
+  private readonly promoteTask: SqliteStatement;
   private readonly selectReadyByName: SqliteStatement<unknown[]>;
   private readonly selectReadyNames: SqliteStatement<unknown[]>;
   private readonly leaseTask: SqliteStatement;
   private readonly finishTask: SqliteStatement<unknown[]>;
   private readonly retryTask: SqliteStatement<unknown[]>;
   private readonly releaseTask: SqliteStatement<unknown[]>;
-  private readonly meetEdges: SqliteStatement<unknown[]>;
-  private readonly unblockTask: SqliteStatement<unknown[]>;
   private readonly extendTaskLease: SqliteStatement;
   private readonly updateProgress: SqliteStatement;
-  private readonly selectOverdue: SqliteStatement<unknown[]>;
-  private readonly expireTask: SqliteStatement<unknown[]>;
   private readonly cancelTask: SqliteStatement<unknown[]>;
+  private readonly expireTask: SqliteStatement<unknown[]>;
   private readonly requestCancel: SqliteStatement<unknown[]>;
   private readonly selectCancelRequested: SqliteStatement<unknown[]>;
-  private readonly selectDependents: SqliteStatement<unknown[]>;
   private readonly requeueTask: SqliteStatement<unknown[]>;
   private readonly selectTask: SqliteStatement<unknown[]>;
-  private readonly countFinished: SqliteStatement<unknown[]>;
-  private readonly purgeEdges: SqliteStatement;
-  private readonly purgeTasks: SqliteStatement;
+  private readonly selectMany: SqliteStatement<unknown[]>;
 
-  constructor(db: SqliteDatabase, { tasks, taskDeps }: SqliteTables) {
+  constructor(db: SqliteDatabase, { tasks }: SqliteTables) {
     const rows = (sql: string): SqliteStatement<unknown[]> => db.prepare(sql).raw(true);
     this.insertTask = db.prepare(
       `INSERT INTO ${tasks} (${TASK_INSERT_COLUMNS.join(', ')}) VALUES (${TASK_INSERT_COLUMNS.map(() => '?').join(', ')})`,
     );
-    this.insertEdge = db.prepare(`INSERT OR IGNORE INTO ${taskDeps} (parent_id, child_seq, run_on_failure, met) VALUES (?, ?, ?, ?)`);
     this.selectId = rows(`SELECT 1 FROM ${tasks} WHERE id = ?`);
     this.selectKeyHolder = rows(
       `SELECT id FROM ${tasks} WHERE idempotency_key IS NOT NULL AND idempotency_key = ?
         AND (status IN ${LIVE_SQL} OR completed_at + dedupe_window_ms > ?) ORDER BY status IN ${LIVE_SQL} DESC, seq DESC LIMIT 1`,
     );
     this.selectStatus = rows(`SELECT status FROM ${tasks} WHERE id = ?`);
-    this.flagDue = db.prepare(`UPDATE ${tasks} SET ready = 1 WHERE ready = 0 AND blocked = 0 AND status IN ${WAITING_SQL} AND run_at <= ?`);
-    this.flagLapsed = db.prepare(`UPDATE ${tasks} SET ready = 1 WHERE ready = 0 AND status = 'running' AND lease_expires_at <= ?`);
+    this.selectDue = rows(
+      `SELECT seq, queue, status FROM ${tasks} WHERE ready = 0 AND blocked = 0 AND status IN ${WAITING_SQL} AND run_at <= ?
+        ORDER BY run_at LIMIT ${BOUND}`,
+    );
+    this.promoteTask = db.prepare(`UPDATE ${tasks} SET status = 'pending', ready = 1, updated_at = ? WHERE seq = ?`);
     this.selectReadyByName = rows(`SELECT ${COLUMNS} FROM ${tasks} WHERE ready = 1 AND queue = ? AND name = ? AND ${RESERVABLE}`);
     // One index seek per distinct name (SQLite has no loose index scan of its own).
     this.selectReadyNames = rows(
@@ -78,10 +80,11 @@ export class SqliteTaskQueries {
       `UPDATE ${tasks} SET status = 'running', attempts = attempts + 1, started_at = ?, updated_at = ?, worker_id = ?,
         lease_token = ?, lease_expires_at = ?, ready = 0 WHERE seq = ?`,
     );
-    // An error given replaces lastError; none keeps the last attempt's.
+    // An error given replaces lastError; none keeps the last attempt's. A running row is never ready, so
+    // `ready` is left out of the SET: naming it would make SQLite revisit the ready index for every task.
     this.finishTask = rows(
-      `UPDATE ${tasks} SET status = ?, completed_at = ?, updated_at = ?, last_error = COALESCE(?, last_error), ${CLEAR_LEASE},
-        ready = 0 WHERE ${HELD} RETURNING queue`,
+      `UPDATE ${tasks} SET status = ?, completed_at = ?, updated_at = ?, last_error = COALESCE(?, last_error), ${CLEAR_LEASE}
+        WHERE ${HELD} RETURNING queue, name`,
     );
     this.retryTask = rows(
       `UPDATE ${tasks} SET status = 'retrying', run_at = ?, updated_at = ?, last_error = ?, ${CLEAR_LEASE}, ready = ?
@@ -91,34 +94,18 @@ export class SqliteTaskQueries {
       `UPDATE ${tasks} SET status = 'pending', run_at = ?, updated_at = ?, attempts = attempts - 1, ${CLEAR_LEASE}, ready = 1
         WHERE ${HELD} RETURNING queue`,
     );
-    this.meetEdges = rows(
-      `UPDATE ${taskDeps} SET met = 1 WHERE parent_id = ? AND met = 0 AND (? = 'success' OR run_on_failure = 1) RETURNING child_seq`,
-    );
-    this.unblockTask = rows(
-      `UPDATE ${tasks} SET blocked = 0, ready = status IN ${WAITING_SQL} AND run_at <= ?
-        WHERE seq = ? AND blocked = 1 AND NOT EXISTS (SELECT 1 FROM ${taskDeps} WHERE child_seq = ? AND met = 0) RETURNING queue, ready`,
-    );
-    this.selectDependents = rows(
-      `SELECT ${COLUMNS} FROM ${tasks} WHERE seq IN (SELECT child_seq FROM ${taskDeps} WHERE parent_id = ?) AND status IN ${WAITING_SQL}
-        ORDER BY seq`,
-    );
-    this.extendTaskLease = db.prepare(`UPDATE ${tasks} SET lease_expires_at = ?, updated_at = ?, ready = 0 WHERE ${HELD}`);
+    this.extendTaskLease = db.prepare(`UPDATE ${tasks} SET lease_expires_at = ?, updated_at = ? WHERE ${HELD}`);
     this.updateProgress = db.prepare(`UPDATE ${tasks} SET progress = ?, updated_at = ? WHERE ${HELD}`);
-    // A running task whose lease lapsed counts as waiting: without that it could never expire.
-    this.selectOverdue = rows(
-      `SELECT seq, status FROM ${tasks} WHERE expires_at IS NOT NULL AND status IN ${LIVE_SQL} AND expires_at <= ?
-        AND (status <> 'running' OR lease_expires_at <= ?) ORDER BY expires_at LIMIT ?`,
+    this.cancelTask = rows(
+      `UPDATE ${tasks} SET status = 'cancelled', completed_at = ?, updated_at = ?, last_error = ?, ready = 0
+        WHERE seq = ? AND status IN ${WAITING_SQL} RETURNING ${COLUMNS}`,
     );
     this.expireTask = rows(
-      `UPDATE ${tasks} SET status = 'expired', completed_at = ?, updated_at = ?, ${CLEAR_LEASE}, ready = 0 WHERE seq = ?
+      `UPDATE ${tasks} SET status = 'expired', completed_at = ?, updated_at = ?, ready = 0 WHERE seq = ? AND status IN ${WAITING_SQL}
         RETURNING ${COLUMNS}`,
     );
-    this.cancelTask = rows(
-      `UPDATE ${tasks} SET status = 'cancelled', completed_at = ?, updated_at = ?, last_error = COALESCE(?, last_error), ready = 0
-        WHERE id = ? AND status IN ${WAITING_SQL} RETURNING ${COLUMNS}`,
-    );
     this.requestCancel = rows(
-      `UPDATE ${tasks} SET cancel_requested_at = ?, updated_at = ? WHERE id = ? AND status = 'running' AND cancel_requested_at IS NULL
+      `UPDATE ${tasks} SET cancel_requested_at = ?, updated_at = ? WHERE seq = ? AND status = 'running' AND cancel_requested_at IS NULL
         RETURNING ${COLUMNS}`,
     );
     this.selectCancelRequested = rows(
@@ -127,29 +114,17 @@ export class SqliteTaskQueries {
     // A fresh life gets a fresh TTL; otherwise a requeued expired task would expire again at once.
     this.requeueTask = rows(
       `UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = ?, updated_at = ?, started_at = NULL, completed_at = NULL,
-        cancel_requested_at = NULL, expires_at = CASE WHEN ttl_ms IS NULL THEN expires_at ELSE ? + ttl_ms END, ready = 1 - blocked
-        WHERE id = ? AND status IN ${REQUEUEABLE_SQL} RETURNING ${COLUMNS}`,
+        cancel_requested_at = NULL, cancelled_by = NULL, expires_at = CASE WHEN ttl_ms IS NULL THEN expires_at ELSE ? + ttl_ms END,
+        ready = 1 - blocked, ${keepFreeKey(tasks)}
+        WHERE seq = ? AND status IN ${REQUEUEABLE_SQL} RETURNING ${COLUMNS}`,
     );
     this.selectTask = rows(`SELECT ${COLUMNS} FROM ${tasks} WHERE id = ?`);
-    const finishedBefore = `SELECT seq FROM ${tasks} WHERE status IN ${FINAL_SQL} AND completed_at < ?`;
-    this.countFinished = rows(
-      `SELECT queue, status, COUNT(*) FROM ${tasks} WHERE status IN ${FINAL_SQL} AND completed_at < ? GROUP BY queue, status`,
-    );
-    this.purgeEdges = db.prepare(
-      `DELETE FROM ${taskDeps} WHERE child_seq IN (${finishedBefore})
-        OR parent_id IN (SELECT id FROM ${tasks} WHERE status IN ${FINAL_SQL} AND completed_at < ?)`,
-    );
-    this.purgeTasks = db.prepare(`DELETE FROM ${tasks} WHERE seq IN (${finishedBefore})`);
+    this.selectMany = rows(`SELECT ${COLUMNS} FROM ${tasks} WHERE id IN (SELECT value FROM json_each(?))`);
   }
 
-  /** Stores a new task's row (values in TASK_INSERT_COLUMNS order); returns its seq. */
+  /** Stores a new task's row (values in TASK_INSERT_COLUMNS order); returns its seq. Throws SQLITE_CONSTRAINT_UNIQUE for a stored id. */
   insert(values: unknown[]): number | bigint {
     return this.insertTask.run(values).lastInsertRowid;
-  }
-
-  /** Records that task `childSeq` lists `parentId` in its dependsOn, and whether that is already met. */
-  insertDependency(parentId: string, childSeq: number | bigint, runOnFailure: boolean, met: boolean): void {
-    this.insertEdge.run(parentId, childSeq, runOnFailure ? 1 : 0, met ? 1 : 0);
   }
 
   idTaken(id: string): boolean {
@@ -165,15 +140,19 @@ export class SqliteTaskQueries {
     return this.selectStatus.get(id)?.[0] as string | undefined;
   }
 
-  /** Files for reserve the waiting tasks that came due and the running ones whose lease lapsed. */
-  flagReady(now: number): void {
-    this.flagDue.run(now);
-    this.flagLapsed.run(now);
+  /** Up to `limit` (-1: all) unblocked waiting tasks not yet filed for reserve whose time came, soonest first. */
+  due(now: number, limit: number): Array<[seq: number, queue: string, status: string]> {
+    return this.selectDue.all(now, limit) as Array<[number, string, string]>;
+  }
+
+  /** Files a due task for reserve, as pending. */
+  promote(seq: number, now: number): void {
+    this.promoteTask.run(now, seq);
   }
 
   /** The best `limit` reservable rows of one task name in a queue. */
   ready(queue: string, name: string, now: number, limit: number): TaskRow[] {
-    return this.selectReadyByName.all(queue, name, now, now, now, limit);
+    return this.selectReadyByName.all(queue, name, now, now, limit);
   }
 
   /** The names of a queue's ready tasks. */
@@ -185,32 +164,19 @@ export class SqliteTaskQueries {
     this.leaseTask.run(now, now, workerId, token, leaseExpiresAt, seq);
   }
 
-  /** Ends an attempt as success, failed or cancelled; the task's queue, or undefined for a stale token. */
-  finish(id: string, token: string, status: string, at: number, error: string | null): string | undefined {
-    return this.finishTask.get(status, at, at, error, id, token)?.[0] as string | undefined;
+  /** Ends an attempt as success, failed or cancelled; the task's queue and name, or undefined for a stale token. */
+  finish(id: string, token: string, status: string, at: number, error: string | null): unknown[] | undefined {
+    return this.finishTask.get(status, at, at, error, id, token);
   }
 
-  /** The task's queue and whether it is due at once, or undefined for a stale token. */
-  retry(id: string, token: string, retryAt: number, now: number, error: string): { queue: string; ready: boolean } | undefined {
-    const ready = retryAt <= now ? 1 : 0;
-    const row = this.retryTask.get(retryAt, now, error, ready, id, token);
-    return row && { queue: row[0] as string, ready: ready === 1 };
+  /** The task's queue, or undefined for a stale token. */
+  retry(id: string, token: string, retryAt: number, now: number, error: string): string | undefined {
+    return this.retryTask.get(retryAt, now, error, retryAt <= now ? 1 : 0, id, token)?.[0] as string | undefined;
   }
 
   /** The released task's queue, or undefined for a stale token. */
   release(id: string, token: string, now: number): string | undefined {
     return this.releaseTask.get(now, now, id, token)?.[0] as string | undefined;
-  }
-
-  /** Marks met the edges that `parentId` ending with `status` satisfies; returns those dependents' seqs. */
-  meetDependencies(parentId: string, status: string): number[] {
-    return this.meetEdges.all(parentId, status).map((row) => row[0] as number);
-  }
-
-  /** Clears a task's blocked flag once no edge is left; returns its queue when it is now due. */
-  unblock(seq: number, now: number): string | undefined {
-    const row = this.unblockTask.get(now, seq, seq);
-    return row?.[1] === 1 ? (row[0] as string) : undefined;
   }
 
   extendLease(id: string, token: string, leaseExpiresAt: number, now: number): boolean {
@@ -221,24 +187,19 @@ export class SqliteTaskQueries {
     return this.updateProgress.run(progress, now, id, token).changes > 0;
   }
 
-  /** Up to `limit` overdue waiting tasks (-1: all), soonest deadline first: their seq and status. */
-  overdue(now: number, limit: number): Array<[seq: number, status: string]> {
-    return this.selectOverdue.all(now, now, limit) as Array<[number, string]>;
-  }
-
-  /** Marks a task expired; returns its row. */
-  expire(seq: number, now: number): TaskRow {
-    return this.expireTask.get(now, now, seq) as TaskRow;
-  }
-
   /** The cancelled task's row, or undefined when it was not waiting. */
-  cancel(id: string, now: number, error: string | null): TaskRow | undefined {
-    return this.cancelTask.get(now, now, error, id);
+  cancel(seq: number, now: number, error: string): TaskRow | undefined {
+    return this.cancelTask.get(now, now, error, seq);
+  }
+
+  /** The expired task's row, or undefined when it was not waiting. */
+  expire(seq: number, now: number): TaskRow | undefined {
+    return this.expireTask.get(now, now, seq);
   }
 
   /** Sets a running task's cancel request, once; its row, or undefined when it was not running or already asked. */
-  requestCancellation(id: string, now: number): TaskRow | undefined {
-    return this.requestCancel.get(now, now, id);
+  requestCancellation(seq: number, now: number): TaskRow | undefined {
+    return this.requestCancel.get(now, now, seq);
   }
 
   /** Which of `ids` are running with a cancel request. */
@@ -246,28 +207,17 @@ export class SqliteTaskQueries {
     return this.selectCancelRequested.all(JSON.stringify(ids)).map(([id]) => id as string);
   }
 
-  /** The waiting tasks that list `parentId` in their dependsOn, in enqueue order. */
-  dependents(parentId: string): TaskRow[] {
-    return this.selectDependents.all(parentId);
-  }
-
   /** The requeued task's row, or undefined when it was not failed, cancelled or expired. */
-  requeue(id: string, now: number): TaskRow | undefined {
-    return this.requeueTask.get(now, now, now, id);
+  requeue(seq: number, now: number): TaskRow | undefined {
+    return this.requeueTask.get(now, now, now, seq);
   }
 
   get(id: string): TaskRow | undefined {
     return this.selectTask.get(id);
   }
 
-  /** How many final tasks per queue and status completed before `before`. */
-  finishedBefore(before: number): Array<[queue: string, status: string, count: number]> {
-    return this.countFinished.all(before) as Array<[string, string, number]>;
-  }
-
-  /** Deletes final tasks completed before `before`, with their dependency edges either way; returns how many. */
-  purgeFinished(before: number): number {
-    this.purgeEdges.run(before, before);
-    return this.purgeTasks.run(before).changes;
+  /** The rows of the stored tasks among `ids`, in no particular order. */
+  many(ids: readonly string[]): TaskRow[] {
+    return this.selectMany.all(JSON.stringify(ids));
   }
 }

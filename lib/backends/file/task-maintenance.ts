@@ -1,0 +1,118 @@
+import type { TaskRecord, TaskStatus } from '../../models/task.model.js';
+import { leaseEvent } from '../../storage/outcomes.js';
+import type { WriteScope } from '../../storage/task-queue.store.js';
+import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
+import type { IdempotencyKeys } from './idempotency-keys.js';
+import { EntryLog, newReport, pendingEntry, unrunEntry } from './outbox-entries.js';
+import type { Outbox } from './outbox.js';
+import { cloneTask, type TaskVersion } from './task-codec.js';
+import type { TaskDependents } from './task-dependents.js';
+import type { TaskFiles } from './task-files.js';
+import { copyDate, finished, FINAL, isLapsed, isOverdue, reclaimed } from './task-transitions.js';
+import { DELETE } from './versioned-files.js';
+
+const DELAYED = new Set<TaskStatus>(['scheduled', 'retrying']);
+
+export interface MaintenanceParts {
+  files: TaskFiles;
+  keys: IdempotencyKeys;
+  dependents: TaskDependents;
+  outbox: Outbox;
+  wake(queues: Iterable<string>): Promise<void>;
+}
+
+/**
+ * The task queue's maintenance, run by the elected leader. Each call works from this process's
+ * index of the live tasks and claims each task it changes with onBusy 'skip': a task another
+ * writer holds is that writer's, and the next run gets it if it still qualifies.
+ */
+export class TaskMaintenance {
+  constructor(private readonly parts: MaintenanceParts) {}
+
+  async reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+    const at = copyDate(now);
+    const nowMs = at.getTime();
+    const lapsed = (await this.liveTasks()).filter(({ body }) => isLapsed(body.task, nowMs));
+    lapsed.sort((a, b) => (a.body.task.leaseExpiresAt?.getTime() ?? 0) - (b.body.task.leaseExpiresAt?.getTime() ?? 0));
+    const log = new EntryLog();
+    const landed = await this.parts.files.claimUpTo(lapsed, limit, (body) => {
+      if (!isLapsed(body.task, nowMs)) return undefined;
+      const task = reclaimed(body.task, at);
+      return scope.events ? log.append(body, task, pendingEntry(scope, { events: [leaseEvent(body.task, 'reclaimed', at)] })) : log.plain({ ...body, task });
+    });
+    await this.parts.outbox.drain(log.items(landed, newReport));
+    await this.parts.wake(landed.map(({ body }) => body.task.queue));
+    return landed.map(({ body }) => cloneTask(body.task));
+  }
+
+  async promoteDue(now: Date, limit: number): Promise<number> {
+    const nowMs = now.getTime();
+    const isDue = (task: TaskRecord): boolean => DELAYED.has(task.status) && task.runAt.getTime() <= nowMs;
+    const due = (await this.liveTasks()).filter(({ body }) => isDue(body.task));
+    due.sort((a, b) => a.body.task.runAt.getTime() - b.body.task.runAt.getTime());
+    const landed = await this.parts.files.claimUpTo(due, limit, (body) =>
+      isDue(body.task) ? { ...body, task: { ...body.task, status: 'pending', updatedAt: copyDate(now) } } : undefined,
+    );
+    await this.parts.wake(landed.map(({ body }) => body.task.queue));
+    return landed.length;
+  }
+
+  async nextDueAt(): Promise<Date | undefined> {
+    let soonest: Date | undefined;
+    for (const { body } of await this.liveTasks()) {
+      if (DELAYED.has(body.task.status) && (soonest === undefined || body.task.runAt < soonest)) soonest = body.task.runAt;
+    }
+    return soonest && copyDate(soonest);
+  }
+
+  /** Expires overdue waiting tasks, each with its dependents; returns the expired, then the dependents cancelled. */
+  async expireOverdue(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+    const at = copyDate(now);
+    const nowMs = at.getTime();
+    const overdue = (await this.liveTasks()).filter(({ body }) => isOverdue(body.task, nowMs));
+    overdue.sort((a, b) => a.body.task.expiresAt!.getTime() - b.body.task.expiresAt!.getTime());
+    const log = new EntryLog();
+    const landed = await this.parts.files.claimUpTo(overdue, limit, (body) => {
+      if (!isOverdue(body.task, nowMs)) return undefined;
+      const task = finished(body.task, 'expired', at);
+      return log.append({ ...body, endScope: { ...scope } }, task, unrunEntry(task, scope, at));
+    });
+    const report = newReport();
+    await this.parts.outbox.drain(log.items(landed, () => report));
+    return [...landed.map(({ body }) => cloneTask(body.task)), ...report.changed];
+  }
+
+  /** Deletes final tasks completed before `before`, oldest first; not those whose effects are still to apply. */
+  async purgeFinished(before: Date, limit: number): Promise<number> {
+    const cutoff = before.getTime();
+    const isPurgeable = (status: TaskStatus, completedAtMs: number | undefined): boolean =>
+      FINAL.has(status) && completedAtMs !== undefined && completedAtMs < cutoff;
+    const { files, keys, dependents } = this.parts;
+    await files.index.refreshAll();
+    const purgeable = files.index.summaries().filter((task) => isPurgeable(task.status, task.completedAtMs));
+    purgeable.sort((a, b) => a.completedAtMs! - b.completedAtMs!);
+    let purged = 0;
+    for (let next = 0; purged < limit && next < purgeable.length; ) {
+      const batch = purgeable.slice(next, next + Math.min(limit - purged, IO_CONCURRENCY));
+      next += batch.length;
+      await mapLimit(batch, IO_CONCURRENCY, async ({ id }) => {
+        const outcome = await files.mutate(
+          id,
+          (body) => (isPurgeable(body.task.status, body.task.completedAt?.getTime()) && !body.pending ? DELETE : undefined),
+          { onBusy: 'wait' },
+        );
+        if (outcome.kind !== 'deleted') return;
+        purged += 1;
+        const { key, dependsOn } = outcome.before.body.task;
+        if (key !== undefined) await keys.release(key, id);
+        await dependents.unlink(id, dependsOn);
+      });
+    }
+    return purged;
+  }
+
+  private async liveTasks(): Promise<TaskVersion[]> {
+    await this.parts.files.index.refreshLive();
+    return this.parts.files.index.versions();
+  }
+}
