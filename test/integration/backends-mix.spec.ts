@@ -1,9 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Injectable, Logger } from '@nestjs/common';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Task } from '../../lib/index.js';
+import { fileKey } from '../../lib/backends/file/task-codec.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -29,6 +32,26 @@ describe('backends in a real app', () => {
     apps.push(app);
     return app;
   };
+
+  it("writes a backend's own log lines through OmniQ's logging settings", async () => {
+    const errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const root = join(dir, 'quiet');
+      const quiet = await boot({ backend: `file://${root}`, worker: { enabled: false }, logging: { components: { OmniQFileResultStore: 'fatal' } } }, [MixTasks]);
+      const loud = await boot({ backend: `file://${join(dir, 'loud')}`, worker: { enabled: false } }, [MixTasks]);
+      for (const [t, folder] of [[quiet, root], [loud, join(dir, 'loud')]] as const) {
+        await mkdir(join(folder, 'omniq', 'results'), { recursive: true });
+        await writeFile(join(folder, 'omniq', 'results', `${fileKey('damaged')}.json`), '{ not json');
+        // A scan passes over the damaged file, logging it.
+        expect((await t.omniq.purgeExpired()).purgedResults).toBe(0);
+      }
+      const damaged = errors.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('damaged result file'));
+      expect(damaged.some((message) => message.includes(join(dir, 'loud')))).toBe(true);
+      expect(damaged.filter((message) => message.includes(root))).toEqual([]);
+    } finally {
+      errors.mockRestore();
+    }
+  });
 
   it('runs tasks with the queue, results and events on three different backends', async () => {
     const t = await boot(

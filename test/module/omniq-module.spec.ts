@@ -1,11 +1,16 @@
 import { jest } from '@jest/globals';
-import { Injectable, Logger, Module, Scope } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   MemoryEventStore,
   MemoryResultStore,
   MemoryTaskQueueStore,
+  OMNIQ_CODEC,
+  OMNIQ_MODULE_OPTIONS,
   OMNIQ_TASK_QUEUE,
+  OmniQMaintenance,
+  type Codec,
+  type OmniQModuleOptions,
   OmniQModule,
   OmniQService,
   Task,
@@ -88,6 +93,34 @@ describe('OmniQModule', () => {
     const app = await moduleRef.init();
     try {
       expect(app.get(Producer).omniq).toBe(app.get(OmniQService));
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('exports what the README documents as injectable to the modules that use it', async () => {
+    @Injectable()
+    class Tooling {
+      constructor(
+        readonly registry: TaskRegistry,
+        @Inject(OMNIQ_CODEC) readonly codec: Codec,
+        @Inject(OMNIQ_MODULE_OPTIONS) readonly options: OmniQModuleOptions,
+        readonly maintenance: OmniQMaintenance,
+      ) {}
+    }
+    @Module({ providers: [Tooling, MailTasks], exports: [Tooling] })
+    class ToolingModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [OmniQModule.forRoot({ backend: 'memory://', isGlobal: true, worker: { enabled: false }, projectName: 'tools' }), ToolingModule],
+    }).compile();
+    moduleRef.useLogger(false);
+    const app = await moduleRef.init();
+    try {
+      const tooling = app.get(Tooling);
+      expect(tooling.registry.has('mail.send')).toBe(true);
+      expect(tooling.codec.decode(tooling.codec.encode({ at: new Date(0) }))).toEqual({ at: new Date(0) });
+      expect(tooling.options.projectName).toBe('tools');
+      expect(typeof tooling.maintenance.isLeader).toBe('boolean');
     } finally {
       await app.close();
     }

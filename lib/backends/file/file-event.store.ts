@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, open, rename, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
 import type { TaskEvent } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
@@ -81,7 +81,6 @@ async function readLogId(handle: FileHandle): Promise<{ id: string | undefined; 
  * stream() carries the events appended through this instance.
  */
 export class FileEventStore implements EventStore {
-  private readonly logger = new Logger('OmniQFileEventStore');
   private readonly appended = new Subject<TaskEvent>();
   private readonly mutex: DirectoryMutex;
   private readonly path: string;
@@ -98,15 +97,16 @@ export class FileEventStore implements EventStore {
   private constructor(
     root: string,
     private readonly outbox: OutboxView,
+    private readonly logger: LoggerService,
   ) {
     this.path = join(root, 'events.jsonl');
     this.mutex = new DirectoryMutex(join(root, 'events.lock'), LOCK_STALE_MS);
   }
 
   /** Opens (creating if needed) the event log kept in `root`, the project's folder. */
-  static async open(root: string, outbox: OutboxView): Promise<FileEventStore> {
+  static async open(root: string, outbox: OutboxView, logger: LoggerService): Promise<FileEventStore> {
     await mkdir(root, { recursive: true });
-    return new FileEventStore(root, outbox);
+    return new FileEventStore(root, outbox, logger);
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { NOTIFY_CHANNELS, type Notifier, type NotifyChannel } from '../../storage/notifier.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
 import { newUuid } from '../../utils/uuid.js';
@@ -47,14 +47,13 @@ export class FileNotifier implements Notifier {
   private constructor(
     private readonly dir: string,
     private readonly watcher: FSWatcher | undefined,
-    private readonly logger: Logger,
+    private readonly logger: LoggerService,
   ) {
     this.crossProcess = watcher !== undefined;
   }
 
   /** Opens the notifier of the project folder `root`; it stays open until every user released it. */
-  static async open(root: string): Promise<FileNotifier> {
-    const logger = new Logger('OmniQFileNotifier');
+  static async open(root: string, logger: LoggerService): Promise<FileNotifier> {
     const dir = join(root, 'notify');
     await mkdir(dir, { recursive: true });
     let notifier: FileNotifier | undefined;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import type { ResultRecord } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
@@ -32,7 +32,6 @@ const isExpired = (result: ResultRecord, nowMs: number): boolean =>
  */
 export class FileResultStore implements ResultStore {
   readonly notifier: FileNotifier;
-  private readonly logger = new Logger('OmniQFileResultStore');
   private readonly resultsDir: string;
   private readonly schedulesDir: string;
   private readonly lifecycle = new StoreLifecycle('FileResultStore');
@@ -41,6 +40,7 @@ export class FileResultStore implements ResultStore {
     root: string,
     notifier: FileNotifier,
     private readonly outbox: OutboxView,
+    private readonly logger: LoggerService,
   ) {
     this.resultsDir = join(root, 'results');
     this.schedulesDir = join(root, 'result-schedules');
@@ -48,10 +48,10 @@ export class FileResultStore implements ResultStore {
   }
 
   /** Opens (creating if needed) the results kept in `root`, the project's folder. */
-  static async open(root: string, notifier: FileNotifier, outbox: OutboxView): Promise<FileResultStore> {
+  static async open(root: string, notifier: FileNotifier, outbox: OutboxView, logger: LoggerService): Promise<FileResultStore> {
     await mkdir(join(root, 'results'), { recursive: true });
     await mkdir(join(root, 'result-schedules'), { recursive: true });
-    return new FileResultStore(root, notifier, outbox);
+    return new FileResultStore(root, notifier, outbox, logger);
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {

@@ -30,7 +30,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import type { ScheduleRecord, ScheduleStatus } from '../../models/schedule.model.js';
 import type { NewTask } from '../../models/task.model.js';
@@ -92,7 +92,6 @@ export interface ScheduleTaskSink {
 
 /** A ScheduleStore on the project folder (see the fire protocol above). */
 export class FileScheduleStore implements ScheduleStore {
-  private readonly logger = new Logger('OmniQFileSchedules');
   private readonly reportedCorrupt = new Set<string>();
   private readonly dir: string;
   private readonly records: VersionedFiles<ScheduleBody>;
@@ -101,6 +100,7 @@ export class FileScheduleStore implements ScheduleStore {
   constructor(
     root: string,
     private readonly queue: ScheduleTaskSink,
+    private readonly logger: LoggerService,
   ) {
     this.dir = join(root, 'schedules');
     this.records = new VersionedFiles(this.dir, join(root, 'schedule-claims'), SCHEDULE_FORMAT, reviveScheduleBody);

@@ -29,7 +29,6 @@
  * FileScheduleStore), paused queues and leader leases in `control/`.
  */
 import { randomUUID } from 'node:crypto';
-import { Logger } from '@nestjs/common';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type {
   CancelOutcome,
@@ -66,6 +65,7 @@ import { TaskMaintenance } from './task-maintenance.js';
 import { countTasks, getTasks, listTasks, selectTasks } from './task-queries.js';
 import { copyDate, ENDED_BADLY, isReservable, leased, parentDone, parentDooms, reserveOrder } from './task-transitions.js';
 import { CLAIM_STALE_MS } from './versioned-files.js';
+import type { BackendLogger } from '../shared/backend-logger.js';
 
 /** A parent's status for reserve: undefined while live, 'gone' once purged. */
 type ParentStatus = TaskStatus | 'gone' | undefined;
@@ -82,6 +82,7 @@ export interface FileQueueParts {
   results: FileResultStore;
   events: FileEventStore;
   files: TaskFiles;
+  log: BackendLogger;
 }
 
 /** A TaskQueueStore on a folder (see the protocol above). */
@@ -115,9 +116,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
       enqueue: (tasks) => this.enqueue(tasks),
       taskExists: (id) => files.exists(id),
       assertOpen: (operation) => this.lifecycle.assertOpen(operation),
-    });
+    }, parts.log('OmniQFileSchedules'));
     const wake = (queues: Iterable<string>): Promise<void> => this.wake(queues);
-    const logger = new Logger('OmniQFileTaskQueue');
+    const logger = parts.log('OmniQFileTaskQueue');
     this.outbox = new Outbox({ files, dependents, enqueue: (tasks) => this.store(tasks), results: parts.results, events: parts.events, wake, logger });
     this.inserter = new TaskInserter(files, keys, dependents);
     this.maintenance = new TaskMaintenance({ files, keys, dependents, outbox: this.outbox, wake });

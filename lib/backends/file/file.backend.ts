@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Logger } from '@nestjs/common';
+import { backendLogger, type BackendLogger } from '../shared/backend-logger.js';
 import type { Backend, BackendContext, EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import { FileEventStore } from './file-event.store.js';
 import { FileNotifier } from './file-notifier.js';
@@ -53,12 +53,12 @@ export class FileEngine implements StorageEngine {
   }
 
   /** Opens (creating if needed) the engine on `root`, the project's folder. */
-  static async open(root: string): Promise<FileEngine> {
-    const notifier = await FileNotifier.open(root);
-    const files = await TaskFiles.open(root, new Logger('OmniQFileTaskQueue'));
+  static async open(root: string, log: BackendLogger = backendLogger()): Promise<FileEngine> {
+    const notifier = await FileNotifier.open(root, log('OmniQFileNotifier'));
+    const files = await TaskFiles.open(root, log('OmniQFileTaskQueue'));
     const outbox = new OutboxView(files);
-    const [results, events] = await Promise.all([FileResultStore.open(root, notifier, outbox), FileEventStore.open(root, outbox)]);
-    return new FileEngine(await FileTaskQueueStore.open(root, { notifier, results, events, files }), results, events);
+    const [results, events] = await Promise.all([FileResultStore.open(root, notifier, outbox, log('OmniQFileResultStore')), FileEventStore.open(root, outbox, log('OmniQFileEventStore'))]);
+    return new FileEngine(await FileTaskQueueStore.open(root, { notifier, results, events, files, log }), results, events);
   }
 
   async close(): Promise<void> {
@@ -71,5 +71,5 @@ export class FileEngine implements StorageEngine {
 /** Tasks, schedules, results and events as files in a folder that several processes may share. */
 export const fileBackend: Backend = {
   storageOptions: [],
-  open: (url, context) => FileEngine.open(fileStoreRoot(url, context)),
+  open: (url, context) => FileEngine.open(fileStoreRoot(url, context), backendLogger(context)),
 };

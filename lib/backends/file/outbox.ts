@@ -25,7 +25,7 @@
  * got half that old stops before its next step, so a live applier and a recoverer never work on
  * one entry at the same time: the rule claims follow too.
  */
-import type { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { DuplicateTaskIdError } from '../../errors/store.errors.js';
 import type { NewTask, TaskRecord } from '../../models/task.model.js';
 import type { EventStore } from '../../storage/event.store.js';
@@ -56,7 +56,7 @@ export interface OutboxDeps {
   results: Pick<ResultStore, 'put' | 'delete'>;
   events: Pick<EventStore, 'append'>;
   wake(queues: Iterable<string>): Promise<void>;
-  logger: Logger;
+  logger: LoggerService;
 }
 
 class LeftForRecovery extends Error {}

@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import type { TaskRecord } from '../../models/task.model.js';
 import { isErrno, isOlderThan, listNames, pathExists, unlinkQuietly } from './atomic-write.js';
 import { IO_CONCURRENCY } from './concurrency.js';
@@ -44,7 +44,7 @@ export class TaskFiles {
 
   private constructor(
     root: string,
-    private readonly logger: Logger,
+    private readonly logger: LoggerService,
   ) {
     this.liveDir = join(root, 'live');
     this.doneDir = join(root, 'done');
@@ -57,7 +57,7 @@ export class TaskFiles {
     this.index = new TaskIndex(this.liveDir, this.doneDir, this.records, (path, error) => this.reportCorrupt(path, error));
   }
 
-  static async open(root: string, logger: Logger): Promise<TaskFiles> {
+  static async open(root: string, logger: LoggerService): Promise<TaskFiles> {
     for (const dir of ['tasks', 'task-claims', 'live', 'done', 'pending']) await mkdir(join(root, dir), { recursive: true });
     return new TaskFiles(root, logger);
   }
