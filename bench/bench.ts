@@ -33,7 +33,7 @@ interface BackendUnderTest {
 const BACKENDS: BackendUnderTest[] = [
   { name: 'memory', url: () => 'memory://' },
   { name: 'sqlite', url: (dir) => `sqlite://${join(dir, 'bench.db')}`, crossProcess: { notifies: true } },
-  { name: 'file', url: (dir) => `file://${dir}`, crossProcess: { notifies: false } },
+  { name: 'file', url: (dir) => `file://${dir}`, crossProcess: { notifies: true } },
 ];
 
 async function boot(backend: string, concurrency: number, enabled: boolean): Promise<INestApplicationContext> {

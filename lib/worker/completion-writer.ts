@@ -98,17 +98,13 @@ export class CompletionWriter {
     for (let i = 0; i < batch.length; i++) settlements[i] = batch[i]!.settlement;
     const reports = await this.queue.settle(settlements, this.scope);
     let ended = NO_TASKS;
-    let followUp = !(this.scope.results && this.scope.events);
     for (let i = 0; i < reports.length; i++) {
       const report = reports[i]!;
       if (!report.held) continue;
       if (report.ended.length > 0) ended = ended.concat(report.ended);
-      if (report.enqueued.length > 0) {
-        followUp = true;
-        void this.submitter.recordEnqueued(settlements[i]!.enqueue!, report.enqueued);
-      }
+      if (report.enqueued.length > 0) void this.submitter.recordEnqueued(settlements[i]!.enqueue!, report.enqueued);
     }
-    if (followUp) await this.writeOutside(batch, reports, ended);
+    if (!(this.scope.results && this.scope.events)) await this.writeOutside(batch, reports, ended);
     return reports;
   }
 
