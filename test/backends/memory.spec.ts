@@ -7,34 +7,14 @@ import type { ResultRecord } from '../../lib/models/result.model.js';
 import type { NewTask } from '../../lib/models/task.model.js';
 import type { NotifyChannel } from '../../lib/storage/notifier.js';
 import type { TaskQueueStore } from '../../lib/storage/task-queue.store.js';
-import { newSchedule } from '../../lib/testing/index.js';
+import { newSchedule, newTask as fixtureTask } from '../../lib/testing/index.js';
 
 /*
  * What is particular to the memory backend: peers over one storage, its notifier, its schedule
  * store and its settle hot path. The behaviour every backend shares is the conformance suite's.
  */
 
-function newTask(overrides: Partial<NewTask> = {}): NewTask {
-  const createdAt = new Date();
-  return {
-    id: randomUUID(),
-    name: 'memory.task',
-    queue: 'default',
-    priority: 0,
-    payload: { format: 'omniq-json/1', data: '{}' },
-    createdAt,
-    runAt: createdAt,
-    maxRetries: 0,
-    retryDelayMs: 1000,
-    retryBackoff: 'fixed',
-    retryMaxDelayMs: 1000,
-    storeResult: true,
-    dependsOn: [],
-    onParentFailure: 'cancel',
-    tags: [],
-    ...overrides,
-  };
-}
+const newTask = (overrides: Partial<NewTask> = {}): NewTask => fixtureTask({ name: 'memory.task', maxRetries: 0, ...overrides });
 
 function resultOf(taskId: string): ResultRecord {
   const now = new Date();
