@@ -22,7 +22,7 @@ import { ResultWaiter, type WaitForResultOptions } from './result.waiter.js';
 import { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 import type { Schedule, ScheduleRecord } from './models/schedule.model.js';
 import type { CreateScheduleOptions } from './interfaces/scheduled-options.interface.js';
-import { validateEventQuery, validatePurgeCutoff, validateTaskListFilter } from './utils/query.validation.js';
+import { validateEventQuery, validatePurgeCutoff, validateTaskListFilter, validateWaitOptions } from './utils/query.validation.js';
 
 export interface EnqueueItem<N extends string = string> {
   name: N;
@@ -36,6 +36,9 @@ export interface ChainStep {
   payload?: unknown;
   options?: EnqueueOptions;
 }
+
+/** Rows one purge call deletes: small enough that no write holds the storage long. */
+const PURGE_BATCH = 1_000;
 
 export type QueueStats = Record<string, Partial<Record<TaskStatus, number>>>;
 
@@ -136,8 +139,9 @@ export class OmniQService {
    * expiry: check `status`). Rejects for an unknown task, a task that ended without storing a
    * result, or when `timeoutMs` passes first.
    */
-  waitForResult<R>(id: TaskId<R>, options: WaitForResultOptions = {}): Promise<TaskResult<R>> {
-    return this.waiter.wait(id, options).then((record) => this.decodeResult<R>(record));
+  async waitForResult<R>(id: TaskId<R>, options: WaitForResultOptions = {}): Promise<TaskResult<R>> {
+    validateWaitOptions(options);
+    return this.decodeResult<R>(await this.waiter.wait(id, options));
   }
 
   /**
@@ -239,13 +243,17 @@ export class OmniQService {
 
   /**
    * Deletes history older than `before`: tasks that ended (success, failed, cancelled, expired)
-   * before it, and events recorded before it. Waiting and running tasks are never touched, nor
-   * stored results (they have their own `resultTtlMs`). Stores keep everything until this is
-   * called, e.g. from a nightly `@Scheduled()` task.
+   * before it, results of tasks completed before it (whatever their `resultTtlMs`), and events
+   * recorded before it. Waiting and running tasks are never touched, nor their results. Stores keep
+   * everything until this is called (results until their `resultTtlMs`), e.g. from a nightly
+   * `@Scheduled()` task: calling it regularly keeps every store bounded. Tasks and results go in
+   * batches, so no store call holds the storage for long. Returns how many of each it deleted.
    */
-  async purgeHistory(before: Date): Promise<{ tasks: number; events: number }> {
+  async purgeHistory(before: Date): Promise<{ tasks: number; results: number; events: number }> {
     validatePurgeCutoff(before);
-    return { tasks: await this.queue.purgeFinished(before), events: await this.events.purgeOlderThan(before) };
+    const tasks = await inBatches((limit) => this.queue.purgeFinished(before, limit));
+    const results = await inBatches((limit) => this.results.purgeCompletedBefore(before, limit));
+    return { tasks, results, events: await this.events.purgeOlderThan(before) };
   }
 
   /**
@@ -296,13 +304,33 @@ export class OmniQService {
     return { ...rest, payload: this.codec.decode(payload, `payload of schedule ${record.id}`) };
   }
 
+  /**
+   * A payload that cannot be decoded (damaged, or another codec's format) leaves the task visible,
+   * flagged with the reason and the stored encoding: one bad record must not hide a whole page.
+   * Nothing is logged: a listing may be read again and again.
+   */
   private decodeTask<P>(record: TaskRecord): Task<P> {
     const { payload, leaseToken: _lease, ...rest } = record;
-    return { ...rest, payload: this.codec.decode(payload, `payload of task ${record.id}`) as P };
+    try {
+      return { ...rest, payload: this.codec.decode(payload, `payload of task ${record.id}`) as P };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return { ...rest, payload: undefined as P, undecodable: { reason, raw: { format: payload.format, data: payload.data } } };
+    }
   }
 
   private decodeResult<R>(record: ResultRecord): TaskResult<R> {
     const { value, ...rest } = record;
     return value === undefined ? rest : { ...rest, value: this.codec.decode(value, `result of task ${record.taskId}`) as R };
+  }
+}
+
+/** Calls `purge` with PURGE_BATCH until a call deletes fewer; returns how many in all. */
+async function inBatches(purge: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const purged = await purge(PURGE_BATCH);
+    total += purged;
+    if (purged < PURGE_BATCH) return total;
   }
 }

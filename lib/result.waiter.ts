@@ -8,6 +8,7 @@ import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
 import { OmniQStores } from './omniq-stores.js';
 import { NoResultError, OmniQShutdownError, WaitForResultTimeoutError } from './errors/omniq.errors.js';
+import { timerDelay } from './utils/timer-delay.js';
 
 /** How long after a task ended its result may still be on its way (written after the settlement when the stores differ). */
 const RESULT_GRACE_MS = 10_000;
@@ -70,7 +71,7 @@ export class ResultWaiter implements OnApplicationShutdown {
       });
       // Only where results stored by other processes are not notified here.
       const poll = this.results.notifier.crossProcess ? undefined : setInterval(() => void check(true), this.config.resultPollIntervalMs);
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort(new WaitForResultTimeoutError(id, timeoutMs)), timeoutMs);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort(new WaitForResultTimeoutError(id, timeoutMs)), timerDelay(timeoutMs));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.add(abort);
       if (signal?.aborted) onAbort();

@@ -27,8 +27,9 @@ export class TaskAdmin {
     private readonly recorder: EventRecorder,
   ) {}
 
-  async cancel(id: string): Promise<boolean> {
-    const outcome = await this.queue.cancel(id, CANCELLED_BY_REQUEST, this.stores.scope);
+  /** `error` is what the task ends with (the scheduler names why it superseded a tick). */
+  async cancel(id: string, error: TaskError = CANCELLED_BY_REQUEST): Promise<boolean> {
+    const outcome = await this.queue.cancel(id, error, this.stores.scope);
     if (!outcome?.changed) return false;
     await this.outcomes.endedUnrun(outcome.ended);
     return true;

@@ -110,6 +110,7 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
         enabled: value('maintenance.enabled'),
         intervalMs: maintenanceIntervalMs,
         leaderTtlMs,
+        maxLapses: value('maintenance.maxLapses'),
       },
       scheduler: {
         enabled: value('scheduler.enabled'),

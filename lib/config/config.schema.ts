@@ -1,11 +1,17 @@
+import { MAX_TIMER_MS } from '../utils/timer-delay.js';
+import { MAX_DUE_DELAY_MS } from './duration.js';
+
 /** What a setting accepts; config.validation.ts turns raw input into the typed value. */
 export type SettingType =
   | { kind: 'string' }
   | { kind: 'projectName' }
   | { kind: 'boolean' }
   | { kind: 'integer'; min?: number }
-  /** Milliseconds; `min` is the smallest value accepted. */
-  | { kind: 'duration'; min: number }
+  /**
+   * Milliseconds from `min` to `max`: MAX_TIMER_MS for what a timer waits for (a longer timer
+   * would fire at once), MAX_DUE_DELAY_MS for what is stored as a due time.
+   */
+  | { kind: 'duration'; min: number; max: number }
   | { kind: 'logLevel' }
   | { kind: 'componentLevels' }
   | { kind: 'queues' }
@@ -70,8 +76,8 @@ export const SETTINGS: readonly Setting[] = [
     key: 'logging.level',
     env: 'OMNIQ_LOG_LEVEL',
     type: { kind: 'logLevel' },
-    default: 'verbose',
-    doc: "Least severe level OmniQ writes; by default every line goes to Nest's logger, whose own levels decide.",
+    default: 'log',
+    doc: 'Least severe level OmniQ writes (`debug` adds a line per attempt, `verbose` everything); Nest\'s logger levels apply after.',
   },
   { key: 'logging.components', env: 'OMNIQ_COMPONENT_LOG_LEVELS', type: { kind: 'componentLevels' }, default: {}, doc: 'Level per logger context or task name.' },
   { key: 'logging.disabled', env: 'OMNIQ_DISABLE_LOGGING', type: { kind: 'boolean' }, default: false, doc: 'Silences every OmniQ logger.' },
@@ -79,10 +85,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'worker.id', type: { kind: 'string' }, doc: 'Stable id for logs, events and leases (default `<hostname>-<pid>-<random>`).' },
   { key: 'worker.concurrency', env: 'OMNIQ_MAX_WORKERS', type: { kind: 'integer', min: 1 }, default: 10, doc: 'Tasks in flight at most.' },
   { key: 'worker.queues', env: 'OMNIQ_DEFAULT_QUEUES', type: { kind: 'queues' }, doc: 'Queues served, highest priority first (default `default`, then the queues of registered tasks).' },
-  { key: 'worker.pollIntervalMs', type: { kind: 'duration', min: 1 }, default: 1_000, doc: 'How often an idle worker looks for due tasks without a wake-up signal.' },
-  { key: 'worker.leaseMs', type: { kind: 'duration', min: 1 }, default: 30_000, doc: 'How long a reserved task stays held without a heartbeat.' },
-  { key: 'worker.heartbeatMs', type: { kind: 'duration', min: 1 }, doc: 'How often leases are renewed (default leaseMs / 3; less than leaseMs).' },
-  { key: 'worker.shutdownTimeoutMs', type: { kind: 'duration', min: 0 }, default: 10_000, doc: 'How long in-flight tasks may finish on shutdown.' },
+  { key: 'worker.pollIntervalMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 1_000, doc: 'How often an idle worker looks for due tasks without a wake-up signal.' },
+  { key: 'worker.leaseMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 30_000, doc: 'How long a reserved task stays held without a heartbeat.' },
+  { key: 'worker.heartbeatMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, doc: 'How often leases are renewed (default leaseMs / 3; less than leaseMs).' },
+  { key: 'worker.shutdownTimeoutMs', type: { kind: 'duration', min: 0, max: MAX_TIMER_MS }, default: 10_000, doc: 'How long in-flight tasks may finish on shutdown.' },
   {
     env: 'OMNIQ_DEFAULT_WORKER',
     type: {
@@ -100,36 +106,43 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'maintenance.enabled', type: { kind: 'boolean' }, default: true, doc: 'Take part in the election of the one instance that runs maintenance.' },
   {
     key: 'maintenance.intervalMs',
-    type: { kind: 'duration', min: 1 },
+    type: { kind: 'duration', min: 1, max: MAX_TIMER_MS },
     default: 1_000,
     doc: 'How often the leader reclaims lapsed leases, promotes due tasks, expires and purges (and others try to lead).',
   },
   {
     key: 'maintenance.leaderTtlMs',
-    type: { kind: 'duration', min: 1 },
+    type: { kind: 'duration', min: 1, max: MAX_TIMER_MS },
     default: 10_000,
     doc: "How long the leader's lease lasts unrenewed: another instance takes over within this long after it dies (more than intervalMs).",
   },
+  {
+    key: 'maintenance.maxLapses',
+    env: 'OMNIQ_MAX_LAPSES',
+    type: { kind: 'integer', min: 1 },
+    default: 3,
+    doc: "How many times a task's lease may lapse (its worker died or froze while running it) before the leader ends it failed, a dead letter with a TaskLapsedError: a poison task stops taking workers down. From 2 up, tasks that were running beside it survive.",
+  },
   { key: 'scheduler.enabled', type: { kind: 'boolean' }, default: true, doc: 'Fire due schedules from this app (every instance may: each tick fires once).' },
-  { key: 'scheduler.pollIntervalMs', type: { kind: 'duration', min: 1 }, default: 1_000, doc: 'How often the scheduler re-reads schedules other instances may have changed.' },
+  { key: 'scheduler.pollIntervalMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 1_000, doc: 'How often the scheduler re-reads schedules other instances may have changed.' },
   {
     key: 'scheduler.missedGraceMs',
-    type: { kind: 'duration', min: 0 },
+    type: { kind: 'duration', min: 0, max: MAX_DUE_DELAY_MS },
     default: 60_000,
     doc: "A fire later than this counts as missed (downtime): handled by the schedule's `missed` policy instead of running late.",
   },
   { key: 'taskDefaults.queue', type: { kind: 'string' }, default: 'default', doc: 'Queue of tasks that name none.' },
   { key: 'taskDefaults.priority', type: { kind: 'integer' }, default: 0, doc: 'Priority within a queue; higher runs first.' },
   { key: 'taskDefaults.maxRetries', env: 'OMNIQ_RETRY_ATTEMPTS', type: { kind: 'integer', min: 0 }, default: 3, doc: 'Retries after the first failed attempt.' },
-  { key: 'taskDefaults.retryDelayMs', env: 'OMNIQ_RETRY_DELAY', type: { kind: 'duration', min: 0 }, default: 5_000, doc: 'Delay before the first retry.' },
+  { key: 'taskDefaults.retryDelayMs', env: 'OMNIQ_RETRY_DELAY', type: { kind: 'duration', min: 0, max: MAX_DUE_DELAY_MS }, default: 5_000, doc: 'Delay before the first retry.' },
   { key: 'taskDefaults.retryBackoff', type: { kind: 'enum', values: ['exponential', 'fixed'] }, default: 'exponential', doc: '`exponential` or `fixed`.' },
-  { key: 'taskDefaults.retryMaxDelayMs', type: { kind: 'duration', min: 0 }, default: 3_600_000, doc: 'Upper bound of a retry delay.' },
-  { key: 'taskDefaults.timeoutMs', env: 'OMNIQ_TASK_TIMEOUT', type: { kind: 'duration', min: 1 }, doc: 'Abort an attempt after this long (default none).' },
-  { key: 'taskDefaults.ttlMs', env: 'OMNIQ_TASK_TTL', type: { kind: 'duration', min: 1 }, doc: 'A task not started within this long of enqueueing expires (default none).' },
-  { key: 'taskDefaults.resultTtlMs', env: 'OMNIQ_RESULT_TTL', type: { kind: 'duration', min: 1 }, doc: 'Stored results disappear after this long (default kept).' },
+  { key: 'taskDefaults.retryMaxDelayMs', type: { kind: 'duration', min: 0, max: MAX_DUE_DELAY_MS }, default: 3_600_000, doc: 'Upper bound of a retry delay.' },
+  { key: 'taskDefaults.timeoutMs', env: 'OMNIQ_TASK_TIMEOUT', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, doc: 'Abort an attempt after this long (default none).' },
+  { key: 'taskDefaults.ttlMs', env: 'OMNIQ_TASK_TTL', type: { kind: 'duration', min: 1, max: MAX_DUE_DELAY_MS }, doc: 'A task not started within this long of enqueueing expires (default none).' },
+  { key: 'taskDefaults.resultTtlMs', env: 'OMNIQ_RESULT_TTL', type: { kind: 'duration', min: 1, max: MAX_DUE_DELAY_MS }, doc: 'Stored results disappear after this long (default kept).' },
   { key: 'taskDefaults.storeResult', type: { kind: 'boolean' }, default: true, doc: "Store handlers' return values." },
   { key: 'allowUnregisteredTasks', type: { kind: 'boolean' }, default: false, doc: 'Accept `enqueue()` of tasks no local `@Task()` registers.' },
-  { key: 'resultPollIntervalMs', type: { kind: 'duration', min: 1 }, default: 500, doc: '`waitForResult` polling of stores that cannot notify across processes.' },
+  { key: 'resultPollIntervalMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 500, doc: '`waitForResult` polling of stores that cannot notify across processes.' },
 ];
 
 /** The store settings, which `backend` fills when they are not set. */

@@ -4,6 +4,7 @@ import { formatValue } from '../utils/format-value.js';
 import { BACKEND_SCHEMES, BackendUrlError, backendScheme } from '../backends/backend.registry.js';
 import type { Setting, SettingType } from './config.schema.js';
 import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS } from '../utils/timer-delay.js';
 
 /** Where a value came from. */
 export type ConfigSource = { kind: 'yaml'; file: string } | { kind: 'options' } | { kind: 'env'; name: string };
@@ -93,7 +94,7 @@ export function convertValue(setting: Setting, raw: unknown, source: ConfigSourc
     case 'integer':
       return toInteger(raw, fromEnv, type.min);
     case 'duration':
-      return toDuration(raw, fromEnv, type.min);
+      return toDuration(raw, fromEnv, type);
     case 'logLevel':
       return toLogLevel(raw);
     case 'componentLevels':
@@ -129,16 +130,23 @@ function toInteger(raw: unknown, fromEnv: boolean, min: number | undefined): num
   return value;
 }
 
-function toDuration(raw: unknown, fromEnv: boolean, min: number): number {
+function toDuration(raw: unknown, fromEnv: boolean, { min, max }: Extract<SettingType, { kind: 'duration' }>): number {
   const format = fromEnv
     ? 'expected a duration: seconds, or a number with a unit (500ms, 30s, 5m, 1h)'
     : 'expected a duration: milliseconds, or a string with a unit (500ms, 30s, 5m, 1h)';
   const ms = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseDuration(raw, fromEnv ? 's' : undefined) : Number.NaN;
-  if (!Number.isFinite(ms)) throw new InvalidValue(format);
+  if (Number.isNaN(ms)) throw new InvalidValue(format);
   if (ms < 0) throw new InvalidValue('a duration cannot be negative');
+  if (ms > max) throw new InvalidValue(`expected at most ${describeMax(max)}`);
   if (!Number.isSafeInteger(ms)) throw new InvalidValue('expected a whole number of milliseconds');
   if (ms < min) throw new InvalidValue(`expected at least ${min} ms`);
   return ms;
+}
+
+function describeMax(max: number): string {
+  return max === MAX_TIMER_MS
+    ? `${MAX_TIMER_MS} ms (about 24.8 days), the longest delay a Node timer waits`
+    : `${max} ms (${Math.round(max / 31_557_600_000)} years)`;
 }
 
 function toLogLevel(raw: unknown): LogLevel {

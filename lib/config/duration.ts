@@ -1,5 +1,12 @@
 export type DurationUnit = 'ms' | 's' | 'm' | 'h';
 
+/**
+ * The longest delay stored as a due time rather than waited for by a timer (`delayMs`, retry
+ * delays, time-to-live): 100 years, far inside the range of a Date, so that now + delay is always
+ * a time every backend stores.
+ */
+export const MAX_DUE_DELAY_MS = 3_155_760_000_000;
+
 const MS_PER_UNIT: Readonly<Record<DurationUnit, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(-?\d+(?:\.\d+)?|-?\.\d+)(ms|s|m|h)?$/;
 

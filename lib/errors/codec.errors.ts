@@ -7,14 +7,19 @@ export type EncodingFault =
   | { readonly kind: 'symbol' }
   | { readonly kind: 'circular' }
   | { readonly kind: 'invalid-date' }
-  | { readonly kind: 'instance'; readonly className: string };
+  | { readonly kind: 'instance'; readonly className: string }
+  /** Nested deeper than `limit` levels (MAX_NESTING_DEPTH). */
+  | { readonly kind: 'too-deep'; readonly limit: number };
 
 const STORABLE = 'only plain objects, arrays, primitives, Date, Map, Set, Buffer and Uint8Array can be stored';
 
 /** A payload or result holds something that is not data; nothing was stored. */
 export class PayloadEncodingError extends Error {
   override readonly name = 'PayloadEncodingError';
-  /** Where the offending value sits, rooted at `what`, e.g. `payload.user.callback`. */
+  /**
+   * Where the offending value sits, rooted at `what`, e.g. `payload.user.callback`. A path deeper
+   * than 16 levels shows its first and last 8 around the count left out (`payload.a.a…(980 levels)….a`).
+   */
   readonly path: string;
 
   /**
@@ -42,6 +47,8 @@ function describeFault(path: string, fault: EncodingFault): string {
       return `circular reference at ${path}: the value contains itself, so it cannot be stored as a tree`;
     case 'invalid-date':
       return `${path} is an invalid Date; it has no time to store`;
+    case 'too-deep':
+      return `${path} is nested more than ${fault.limit} levels deep (objects, arrays, Maps and Sets inside one another); at most ${fault.limit} levels can be stored`;
     case 'instance':
       return fault.className === 'Promise'
         ? `${path} is a Promise; await it before storing the value it resolves to`

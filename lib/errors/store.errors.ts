@@ -38,3 +38,28 @@ export class ParentEndedError extends OmniQError {
     super(`Task ${taskId} depends on task ${parentId}, which already ended ${parentStatus}`);
   }
 }
+
+/**
+ * Tasks a long `enqueue` call stores in one atomic chunk at most (see TaskQueueStore.enqueue): no
+ * write holds the storage long enough to stall other processes' heartbeats.
+ */
+export const MAX_ATOMIC_ENQUEUE = 2_000;
+
+/**
+ * A chunked `enqueue` stopped part-way: the chunks before it are stored (`stored`, their outcomes
+ * in input order), the failing chunk and those after it are not. `cause` says why.
+ */
+export class EnqueueIncompleteError extends OmniQError {
+  override name = 'EnqueueIncompleteError';
+  constructor(
+    readonly stored: readonly { id: string; created: boolean }[],
+    readonly total: number,
+    cause: unknown,
+  ) {
+    super(
+      `enqueue stored ${stored.length} of ${total} tasks, then failed: ${cause instanceof Error ? cause.message : String(cause)}; ` +
+        'the stored ones stay (their outcomes are in .stored), the others were not stored',
+      { cause },
+    );
+  }
+}

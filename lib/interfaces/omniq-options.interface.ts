@@ -13,7 +13,7 @@ export type StoreOption<S> = string | S;
 
 /** Which OmniQ log lines are written. Nest's own logger levels apply after these. */
 export interface LoggingOptions {
-  /** Least severe level written (default `verbose`: every line, leaving the choice to Nest's logger levels). */
+  /** Least severe level written (default `log`; `debug` adds a line per attempt started and ended). */
   level?: LogLevel;
   /** Level per logger context (`OmniQ`, `OmniQWorker`, `OmniQEvents`) or task name, over `level`. */
   components?: Record<string, LogLevel>;

@@ -30,7 +30,11 @@ export interface ScheduledOptions {
    * `skip` them (default) or `run-once` for the latest of them.
    */
   missed?: MissedFirePolicy;
-  /** Fire even while the previous fire's task is still pending or running (default false: that fire is skipped). */
+  /**
+   * Fire even while the previous fire's task is still pending or running (default false: that fire
+   * is skipped, with a warning). A previous task still running under a lapsed lease (its worker
+   * died or froze) does not block: it is cancelled, superseded by the new fire.
+   */
   overlap?: boolean;
 }
 

@@ -41,6 +41,13 @@ export interface MaintenanceOptions {
   enabled?: boolean;
   /** How often the leader runs maintenance and the others try to lead, in ms (default 1,000). */
   intervalMs?: number;
+  /**
+   * How many times a task's lease may lapse — its worker died or froze while running it — before
+   * the leader ends it failed, a dead letter with a TaskLapsedError (default 3). From 2 up, tasks
+   * that were running beside a poison task survive it: a worker runs at most one task that lapsed
+   * before at a time.
+   */
+  maxLapses?: number;
   /** How long the leader's lease lasts unrenewed, in ms (default 10,000): another instance takes over within this long of its death. */
   leaderTtlMs?: number;
 }

@@ -5,6 +5,9 @@ import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import { OmniQStores } from '../omniq-stores.js';
 import { StoreOutcomes } from '../workflows/store-outcomes.js';
 import { describeError } from '../utils/describe-error.js';
+import { TaskRegistry } from '../task.registry.js';
+import { UnhandledTaskWatch } from './unhandled-tasks.watch.js';
+import { timerDelay } from '../utils/timer-delay.js';
 
 /** The name of the lease the maintenance leader holds, one per project (stores are namespaced by project). */
 export const MAINTENANCE_LEASE = 'maintenance';
@@ -15,7 +18,10 @@ const MIN_DELAY_MS = 5;
 
 /** What one maintenance run did. */
 export interface MaintenanceReport {
+  /** Tasks whose lapsed lease was reclaimed, dead letters included. */
   reclaimed: number;
+  /** Of those, the tasks whose lease lapsed `maintenance.maxLapses` times: ended failed (poison tasks). */
+  deadLettered: number;
   promoted: number;
   expired: number;
   recovered: number;
@@ -44,13 +50,17 @@ export class OmniQMaintenance implements OnApplicationBootstrap, BeforeApplicati
   private running: Promise<void> | undefined;
   private stopped = false;
   private leading = false;
+  private readonly unhandled: UnhandledTaskWatch;
 
   constructor(
     private readonly stores: OmniQStores,
     @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
     private readonly outcomes: StoreOutcomes,
+    registry: TaskRegistry,
   ) {
     this.logger = createLogger('OmniQMaintenance', config.logging);
+    const { intervalMs } = config.maintenance;
+    this.unhandled = new UnhandledTaskWatch(stores.taskQueue, registry, this.logger, 10 * intervalMs, 60 * intervalMs);
   }
 
   /** Whether this instance led maintenance at its last try. */
@@ -79,10 +89,14 @@ export class OmniQMaintenance implements OnApplicationBootstrap, BeforeApplicati
   /** One maintenance run on the stores now, leader or not (for tools and for apps that run no election). */
   async runOnce(now = new Date()): Promise<MaintenanceReport> {
     const { taskQueue: queue, resultStore, scope } = this.stores;
+    let deadLettered = 0;
     const reclaimed = await this.repeat(async () => {
-      const tasks = await queue.reclaimLapsed(now, BATCH, scope);
-      await this.outcomes.reclaimed(tasks);
-      return tasks.length;
+      const report = await queue.reclaimLapsed(now, BATCH, scope, this.config.maintenance.maxLapses);
+      await this.outcomes.reclaimed(report);
+      const dead = report.tasks.filter((task) => task.status === 'failed');
+      for (const task of dead) this.logger.error(`Task ${task.name} ${task.id} ended as a dead letter: ${task.lastError?.message ?? 'its lease lapsed'}`);
+      deadLettered += dead.length;
+      return report.tasks.length;
     });
     const promoted = await this.repeat(() => queue.promoteDue(now, BATCH));
     const expired = await this.repeat(async () => {
@@ -97,14 +111,14 @@ export class OmniQMaintenance implements OnApplicationBootstrap, BeforeApplicati
       recovered = ended.length;
     }
     const purgedResults = await this.repeat(() => resultStore.purgeExpired(now, BATCH));
-    return { reclaimed, promoted, expired, recovered, purgedResults };
+    return { reclaimed, deadLettered, promoted, expired, recovered, purgedResults };
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.tick().finally(() => (this.running = undefined));
-    }, delayMs);
+    }, timerDelay(delayMs));
   }
 
   private async tick(): Promise<void> {
@@ -119,6 +133,7 @@ export class OmniQMaintenance implements OnApplicationBootstrap, BeforeApplicati
       if (lead.leader) {
         const report = await this.runOnce();
         if (report.reclaimed > 0) this.logger.warn(`Reclaimed ${report.reclaimed} task(s) whose worker stopped renewing its lease`);
+        await this.unhandled.check(new Date());
         delay = await this.untilNextDue(intervalMs);
       }
     } catch (error) {

@@ -93,6 +93,12 @@ export interface TaskRecord extends NewTask {
   status: TaskStatus;
   /** Attempts started so far (the first run is attempt 1). */
   attempts: number;
+  /**
+   * Times the task's lease lapsed and the maintenance leader reclaimed it (its worker died or froze
+   * while running it). At `maintenance.maxLapses` the task ends failed, a dead letter with a
+   * TaskLapsedError. `requeue` resets it.
+   */
+  lapses: number;
   startedAt?: Date;
   completedAt?: Date;
   updatedAt: Date;
@@ -107,7 +113,20 @@ export interface TaskRecord extends NewTask {
   workerId?: string;
   leaseToken?: string;
   leaseExpiresAt?: Date;
+  /**
+   * Set when the stored record is damaged (a field missing or unreadable): which field and why.
+   * The record shows what could be read, the damaged fields at neutral values. Workers never run
+   * a damaged task: reserve sets it aside (see TaskQueueStore.reserve).
+   */
+  damaged?: string;
 }
 
-/** A task as the service returns it: the same record with its payload decoded. */
-export type Task<P = unknown> = Omit<TaskRecord, 'payload' | 'leaseToken'> & { payload: P };
+/**
+ * A task as the service returns it: the same record with its payload decoded. A payload that
+ * cannot be decoded (damaged, or written by an encoder this process lacks) does not hide the task:
+ * `payload` is then undefined and `undecodable` holds the reason and the stored encoding.
+ */
+export type Task<P = unknown> = Omit<TaskRecord, 'payload' | 'leaseToken'> & {
+  payload: P;
+  undecodable?: { reason: string; raw: EncodedValue };
+};

@@ -10,6 +10,7 @@ import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { CreateScheduleOptions } from '../interfaces/scheduled-options.interface.js';
 import { OmniQError, ScheduleDefinitionError, UnknownScheduleError, UnknownTaskError } from '../errors/omniq.errors.js';
 import { EventRecorder } from '../events/event.recorder.js';
+import { TaskAdmin } from '../admin/task.admin.js';
 import { TaskRegistry } from '../task.registry.js';
 import { buildNewTask } from '../utils/new-task.builder.js';
 import { WakeSignal } from '../worker/wake-signal.js';
@@ -37,6 +38,7 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
     private readonly tasks: TaskRegistry,
     private readonly declared: ScheduleRegistry,
     private readonly recorder: EventRecorder,
+    private readonly admin: TaskAdmin,
   ) {
     this.logger = createLogger('OmniQScheduler', config.logging);
   }
@@ -156,8 +158,8 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
       next = nextFireAfter(schedule, latest);
       this.logger.warn(`Schedule ${schedule.id} missed fires since ${due.toISOString()}: ${fireAt ? `running once for ${latest.toISOString()}` : 'skipped'}`);
     }
-    if (fireAt && !schedule.overlap && (await this.previousStillLive(schedule))) {
-      this.logger.log(`Schedule ${schedule.id}: fire at ${fireAt.toISOString()} skipped, task ${schedule.lastTaskId} is still live (overlap: false)`);
+    if (fireAt && !schedule.overlap && (await this.previousBlocks(schedule, fireAt, now))) {
+      this.logger.warn(`Schedule ${schedule.id}: fire at ${fireAt.toISOString()} skipped, task ${schedule.lastTaskId} is still live (overlap: false)`);
       fireAt = undefined;
     }
     const runCount = schedule.runCount + (fireAt ? 1 : 0);
@@ -182,10 +184,32 @@ export class OmniQScheduler implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  private async previousStillLive(schedule: ScheduleRecord): Promise<boolean> {
+  /**
+   * With overlap: false, whether the schedule's previous task keeps this fire from running:
+   * - ended or gone: no.
+   * - running under a live lease, or waiting (for a retry, or to run again after its worker died
+   *   and the leader reclaimed it: it will run, so a new tick would overlap it): yes.
+   * - waiting with a cancel request (superseded before): no, no worker will run it.
+   * - running under a lapsed lease: its worker stopped renewing it (died or froze), and it would
+   *   block every fire until the maintenance leader reclaims it — a whole lease, longer while no
+   *   leader is up. It is superseded instead: cancelled (a running task keeps the cancel request,
+   *   so the worker that reserves it after the reclaim ends it unrun, and a frozen worker that
+   *   wakes aborts it), and the fire goes ahead.
+   * Skips and supersedes are logged at warn: either means a tick did not run as scheduled.
+   */
+  private async previousBlocks(schedule: ScheduleRecord, fireAt: Date, now: Date): Promise<boolean> {
     if (!schedule.lastTaskId) return false;
     const previous = await this.queue.get(schedule.lastTaskId);
-    return previous !== undefined && LIVE_TASK_STATUSES.includes(previous.status);
+    if (previous === undefined || !LIVE_TASK_STATUSES.includes(previous.status)) return false;
+    if (previous.status !== 'running') return previous.cancelRequestedAt === undefined;
+    if (previous.leaseExpiresAt === undefined || previous.leaseExpiresAt.getTime() >= now.getTime()) return true;
+    const lapsed = previous.leaseExpiresAt.toISOString();
+    await this.admin.cancel(previous.id, {
+      name: 'TaskCancelledError',
+      message: `Superseded by the fire of schedule ${schedule.id} at ${fireAt.toISOString()}: its lease lapsed at ${lapsed} (its worker stopped renewing it)`,
+    });
+    this.logger.warn(`Schedule ${schedule.id}: task ${previous.id}'s lease lapsed at ${lapsed} (its worker stopped renewing it): cancelled, superseded by the fire at ${fireAt.toISOString()}`);
+    return false;
   }
 
   private buildTask(schedule: ScheduleRecord, now: Date, key?: string): NewTask {

@@ -3,7 +3,7 @@ import { CronTime } from 'cron';
 import type { Codec } from '../serialization/codec.js';
 import type { ScheduleSpec } from '../models/schedule.model.js';
 import type { ScheduledOptions } from '../interfaces/scheduled-options.interface.js';
-import { parseDuration } from '../config/duration.js';
+import { MAX_DUE_DELAY_MS, parseDuration } from '../config/duration.js';
 import { ScheduleDefinitionError } from '../errors/omniq.errors.js';
 import { formatValue } from '../utils/format-value.js';
 
@@ -52,6 +52,7 @@ export function toScheduleSpec(where: string, taskName: string, options: Schedul
   if (options.every !== undefined) {
     everyMs = typeof options.every === 'number' ? options.every : typeof options.every === 'string' ? parseDuration(options.every) : Number.NaN;
     if (!(Number.isSafeInteger(everyMs) && everyMs > 0)) fail(`every ${formatValue(options.every)} must be a whole number of ms > 0 or a duration such as "30s"`);
+    if (everyMs > MAX_DUE_DELAY_MS) fail(`every ${formatValue(options.every)} must be at most ${MAX_DUE_DELAY_MS} ms (100 years)`);
   }
   if (options.maxRuns !== undefined && !(Number.isSafeInteger(options.maxRuns) && options.maxRuns > 0)) fail(`maxRuns ${formatValue(options.maxRuns)} must be an integer > 0`);
   if (options.priority !== undefined && !Number.isSafeInteger(options.priority)) fail(`priority ${formatValue(options.priority)} must be an integer`);

@@ -11,10 +11,10 @@ export interface Codec {
   readonly format: string;
   /**
    * @param what names the value in error messages and roots their paths ('payload' by default).
-   * @throws PayloadEncodingError when the value holds something that is not data.
+   * @throws PayloadEncodingError when the value holds something that is not data or nests too deep.
    */
   encode(value: unknown, what?: string): EncodedValue;
-  /** @throws PayloadDecodingError for another format, corrupt text or an unknown type tag. */
+  /** @throws PayloadDecodingError for another format, corrupt text, an unknown type tag or too deep a nesting. */
   decode(encoded: EncodedValue, what?: string): unknown;
 }
 
@@ -31,6 +31,8 @@ export interface Codec {
  *   data); null-prototype objects come back with Object.prototype.
  * - Functions, symbols, class instances (Promise, WeakMap, subclasses of the supported types...)
  *   and invalid Dates are rejected with a PayloadEncodingError naming their path.
+ * - Values nesting containers more than MAX_NESTING_DEPTH (1,000) levels deep are rejected: by
+ *   encode with a PayloadEncodingError, by decode (stored by another writer) with a PayloadDecodingError.
  */
 export class JsonCodec implements Codec {
   static readonly FORMAT = 'omniq-json/1';

@@ -1,6 +1,7 @@
 import { type EncodingFault, PayloadEncodingError } from '../errors/codec.errors.js';
 import { TAG, type TaggedNode } from './json-tags.js';
 import { PARENT_RESULT } from './parent-result.js';
+import { MAX_NESTING_DEPTH } from './nesting-limit.js';
 
 // Shared and frozen: these tags carry no per-value data, so encoding them allocates nothing.
 const UNDEFINED: TaggedNode = Object.freeze({ [TAG]: 'undefined' });
@@ -11,29 +12,66 @@ const NEGATIVE_INFINITY: TaggedNode = Object.freeze({ [TAG]: 'Number', v: '-Infi
 const NEGATIVE_ZERO: TaggedNode = Object.freeze({ [TAG]: 'Number', v: '-0' });
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+/** A deeper path shows its first and last segments around the count of those left out. */
+const PATH_END_SEGMENTS = 8;
+/** A longer key is cut in the path: the message must stay readable whatever the keys. */
+const PATH_KEY_CHARS = 40;
+
+/** One step of a path, kept raw while the walk unwinds and formatted at the root. */
+type Segment =
+  | { readonly in: 'object'; readonly key: string }
+  | { readonly in: 'array'; readonly index: number }
+  | { readonly in: 'map-key'; readonly index: number }
+  | { readonly in: 'map-value'; readonly key: unknown; readonly index: number }
+  | { readonly in: 'set'; readonly index: number };
 
 /**
  * Thrown inside the walk and turned into a PayloadEncodingError at the root. Each container on the
  * way up adds its segment, so the path is only built when something is wrong: the success path
- * formats no strings.
+ * formats no strings. Segments are formatted at the root only: formatting runs a regular
+ * expression, and V8 may need memory to compile one, which must never happen deep in the walk.
  */
 class Fault {
-  readonly segments: string[] = [];
+  readonly segments: Segment[] = [];
   constructor(readonly fault: EncodingFault) {}
 }
 
 /**
  * Turns a value into a tree JSON.stringify reproduces exactly, tagging what JSON cannot hold.
- * Throws PayloadEncodingError, naming the path below `what`, for anything that is not data.
+ * Throws PayloadEncodingError, naming the path below `what`, for anything that is not data or that
+ * nests deeper than MAX_NESTING_DEPTH.
  */
 export function toJsonTree(value: unknown, what: string): unknown {
   try {
     return encodeNode(value, []);
   } catch (error) {
-    if (error instanceof Fault) {
-      throw new PayloadEncodingError(what, error.segments.reverse().join(''), error.fault);
-    }
+    if (error instanceof Fault) throw new PayloadEncodingError(what, formatPath(error.segments.reverse()), error.fault);
     throw error;
+  }
+}
+
+function formatPath(segments: readonly Segment[]): string {
+  if (segments.length <= 2 * PATH_END_SEGMENTS) return segments.map(formatSegment).join('');
+  const head = segments.slice(0, PATH_END_SEGMENTS).map(formatSegment).join('');
+  const tail = segments.slice(-PATH_END_SEGMENTS).map(formatSegment).join('');
+  return `${head}…(${segments.length - 2 * PATH_END_SEGMENTS} levels)…${tail}`;
+}
+
+function formatSegment(segment: Segment): string {
+  switch (segment.in) {
+    case 'object': {
+      const key = segment.key;
+      if (key.length > PATH_KEY_CHARS) return `[${JSON.stringify(key.slice(0, PATH_KEY_CHARS))}…]`;
+      return IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    }
+    case 'array':
+      return `[${segment.index}]`;
+    case 'map-key':
+      return `.keys()[${segment.index}]`;
+    case 'map-value':
+      return mapValueSegment(segment.key, segment.index);
+    case 'set':
+      return `.values()[${segment.index}]`;
   }
 }
 
@@ -68,7 +106,6 @@ function encodeNumber(n: number): unknown {
 // decoder would not restore, so it is rejected like any other class instance.
 function encodeObject(value: object, ancestors: object[]): unknown {
   if (value === PARENT_RESULT) return PARENT_RESULT_NODE;
-  if (ancestors.includes(value)) throw new Fault({ kind: 'circular' });
   const proto: unknown = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) return encodePlain(value as Record<string, unknown>, ancestors);
   if (proto === Array.prototype) return encodeArray(value as unknown[], ancestors);
@@ -83,8 +120,15 @@ function encodeObject(value: object, ancestors: object[]): unknown {
   throw new Fault({ kind: 'instance', className: className(proto) });
 }
 
+/** Steps into a container: the depth check costs one comparison per container, not per value. */
+function enter(container: object, ancestors: object[]): void {
+  if (ancestors.includes(container)) throw new Fault({ kind: 'circular' });
+  if (ancestors.length >= MAX_NESTING_DEPTH) throw new Fault({ kind: 'too-deep', limit: MAX_NESTING_DEPTH });
+  ancestors.push(container);
+}
+
 function encodePlain(obj: Record<string, unknown>, ancestors: object[]): unknown {
-  ancestors.push(obj);
+  enter(obj, ancestors);
   const out: Record<string, unknown> = {};
   const keys = Object.keys(obj);
   let escaped = false;
@@ -102,7 +146,7 @@ function encodePlain(obj: Record<string, unknown>, ancestors: object[]): unknown
       }
     }
   } catch (error) {
-    throw withSegment(error, IDENTIFIER.test(keys[i]) ? `.${keys[i]}` : `[${JSON.stringify(keys[i])}]`);
+    throw withSegment(error, { in: 'object', key: keys[i] });
   }
   ancestors.pop();
   return escaped ? { [TAG]: 'Object', v: out } : out;
@@ -110,13 +154,13 @@ function encodePlain(obj: Record<string, unknown>, ancestors: object[]): unknown
 
 /** Holes become undefined; non-index properties are not data and are dropped, as JSON does. */
 function encodeArray(arr: unknown[], ancestors: object[]): unknown[] {
-  ancestors.push(arr);
+  enter(arr, ancestors);
   const out: unknown[] = [];
   let i = 0;
   try {
     for (; i < arr.length; i++) out.push(encodeNode(arr[i], ancestors));
   } catch (error) {
-    throw withSegment(error, `[${i}]`);
+    throw withSegment(error, { in: 'array', index: i });
   }
   ancestors.pop();
   return out;
@@ -129,7 +173,7 @@ function encodeDate(date: Date): TaggedNode {
 
 /** Entries are flattened to [key0, value0, key1, value1, ...]: one array instead of one per entry. */
 function encodeMap(map: Map<unknown, unknown>, ancestors: object[]): TaggedNode {
-  ancestors.push(map);
+  enter(map, ancestors);
   const flat: unknown[] = [];
   let i = 0;
   let key: unknown;
@@ -144,25 +188,25 @@ function encodeMap(map: Map<unknown, unknown>, ancestors: object[]): TaggedNode 
       i++;
     }
   } catch (error) {
-    throw withSegment(error, inKey ? `.keys()[${i}]` : mapValueSegment(key, i));
+    throw withSegment(error, inKey ? { in: 'map-key', index: i } : { in: 'map-value', key, index: i });
   }
   ancestors.pop();
   return { [TAG]: 'Map', v: flat };
 }
 
 function encodeSet(set: Set<unknown>, ancestors: object[]): TaggedNode {
-  ancestors.push(set);
+  enter(set, ancestors);
   const items: unknown[] = [];
   try {
     for (const item of set) items.push(encodeNode(item, ancestors));
   } catch (error) {
-    throw withSegment(error, `.values()[${items.length}]`);
+    throw withSegment(error, { in: 'set', index: items.length });
   }
   ancestors.pop();
   return { [TAG]: 'Set', v: items };
 }
 
-function withSegment(error: unknown, segment: string): unknown {
+function withSegment(error: unknown, segment: Segment): unknown {
   if (error instanceof Fault) error.segments.push(segment);
   return error;
 }
@@ -171,7 +215,7 @@ function withSegment(error: unknown, segment: string): unknown {
 function mapValueSegment(key: unknown, index: number): string {
   switch (typeof key) {
     case 'string':
-      return `.get(${JSON.stringify(key)})`;
+      return key.length > PATH_KEY_CHARS ? `.get(${JSON.stringify(key.slice(0, PATH_KEY_CHARS))}…)` : `.get(${JSON.stringify(key)})`;
     case 'bigint':
       return `.get(${key}n)`;
     case 'number':

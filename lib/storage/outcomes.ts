@@ -8,6 +8,21 @@ export function parentFailedError(parent: Pick<TaskRecord, 'id' | 'name' | 'stat
   return { name: 'ParentFailedError', message: `Parent task ${parent.id} (${parent.name}) ended ${parent.status}` };
 }
 
+/**
+ * The error of a task the maintenance leader ended as a dead letter: its lease lapsed for the
+ * `lapses`-th time, the most `maintenance.maxLapses` allows. `task` is the task as it was, so the
+ * message names the worker that held it.
+ */
+export function lapsedError(task: Pick<TaskRecord, 'workerId' | 'attempts'>, lapses: number): TaskError {
+  const holder = task.workerId ? ` (worker ${task.workerId})` : '';
+  return {
+    name: 'TaskLapsedError',
+    message:
+      `The lease of attempt ${task.attempts}${holder} lapsed: the task's worker died or froze while running it, ` +
+      `${lapses} time(s), the most maintenance.maxLapses allows; it ends as a dead letter (a poison task)`,
+  };
+}
+
 /** The error of a task that ended unrun, when it has none of its own. */
 function unrunError(task: TaskRecord): TaskError {
   if (task.lastError) return task.lastError;
@@ -18,11 +33,13 @@ function unrunError(task: TaskRecord): TaskError {
 
 /**
  * The event and, when the task stores results, the result of a task that ended without a
- * handler outcome (status `cancelled` or `expired`, as stored): what every engine writes for the
- * tasks a cancel, an expiry or a cascade ends, and what the core writes when the engine could not.
+ * handler outcome (status `cancelled` or `expired`, as stored; or `failed`, a dead letter the
+ * leader ended after its lease lapsed too often): what every engine writes for the tasks a
+ * cancel, an expiry, a cascade or a last lapse ends, and what the core writes when the engine
+ * could not.
  */
 export function unrunOutcome(task: TaskRecord, now: Date = new Date()): { event: TaskEvent; result?: ResultRecord } {
-  const status = task.status === 'expired' ? 'expired' : 'cancelled';
+  const status = task.status === 'expired' ? 'expired' : task.status === 'failed' ? 'failed' : 'cancelled';
   const error = unrunError(task);
   const event: TaskEvent = {
     id: newUuid(),
@@ -71,4 +88,12 @@ export function leaseEvent(task: TaskRecord, type: 'reclaimed' | 'released', now
         ? `Lease${task.workerId ? ` of worker ${task.workerId}` : ''} of attempt ${task.attempts} lapsed${task.leaseExpiresAt ? ` at ${task.leaseExpiresAt.toISOString()}` : ''}; the task is waiting again`
         : 'Released at worker shutdown; the attempt does not count',
   };
+}
+
+/**
+ * The error a store sets aside a damaged record with (see TaskQueueStore.reserve): `damage` says
+ * which field and why, as in TaskRecord.damaged.
+ */
+export function damagedError(damage: string): TaskError {
+  return { name: 'DamagedTaskError', message: `The stored task is damaged (${damage}); it was set aside and never run` };
 }

@@ -12,6 +12,11 @@ export interface ResultStore {
   /** Deletes up to `limit` (default: all) results whose `expiresAt` has passed; returns how many. */
   purgeExpired(now: Date, limit?: number): Promise<number>;
   /**
+   * Deletes up to `limit` (default: all) results whose `completedAt` is before `before`, whatever
+   * their `expiresAt`; returns how many. `purgeHistory` calls it so the stores stay bounded.
+   */
+  purgeCompletedBefore(before: Date, limit?: number): Promise<number>;
+  /**
    * Where `result` notifications (the task id of each result stored, by `put` or by a task-queue
    * transition of the same engine) are heard. Waiting for a result listens here instead of
    * polling; the core polls only when `notifier.crossProcess` is false.

@@ -60,7 +60,25 @@ export interface ReserveRequest {
   leaseMs: number;
   /** Only tasks with these names (the handlers this worker has). Omitted: any name. */
   names?: readonly string[];
+  /**
+   * At most this many tasks whose lease lapsed before (`lapses` > 0) in this call; the others stay
+   * waiting, and the call may return fewer than `limit`. A worker takes a task that may have killed
+   * its last worker only while it holds no other such task, so a poison task cannot take the same
+   * innocent tasks down with it twice. Omitted: no limit.
+   */
+  maxLapsed?: number;
   now?: Date;
+}
+
+/** What one `reclaimLapsed` call did. */
+export interface ReclaimReport {
+  /**
+   * The tasks reclaimed, as they are now: waiting again, or — for a task whose lapses reached
+   * `maxLapses` — failed, a dead letter with a TaskLapsedError (see `lapsedError`).
+   */
+  tasks: TaskRecord[];
+  /** The dependents the dead letters' ends cancelled (transitively), as they are now. */
+  ended: TaskRecord[];
 }
 
 interface SettlementBase extends LeaseRef {
@@ -182,6 +200,14 @@ export interface TaskQueueStore {
    * its outcome names the holder instead (also for two tasks with one key in the call, or in
    * concurrent calls: one is created). Results are in input order. Notifies `wake` for the queues
    * of tasks due now.
+   *
+   * No call may hold the storage's write lock long enough to stall other processes' heartbeats: a
+   * call of more than MAX_ATOMIC_ENQUEUE tasks may be stored in chunks. The checks above then cover
+   * the whole call before the first chunk, each chunk is atomic, and chunks land in input order; a
+   * crash between chunks leaves the chunks stored so far (as a crash after any enqueue leaves tasks
+   * the caller never heard of: idempotency keys make a repeated call safe). A chunk that fails a
+   * check of its own (a concurrent call took an id) rejects the call with EnqueueIncompleteError,
+   * which carries the outcomes of the tasks already stored.
    */
   enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]>;
 
@@ -192,7 +218,11 @@ export interface TaskQueueStore {
    * ordered by queue order, then priority (higher first), then `runAt`, then enqueue order. Each
    * is marked running with attempts + 1, `startedAt` = now, the worker id and a new lease token.
    * Never hands a task to two holders of a live lease. Running tasks are never reserved, whatever
-   * their lease: only `reclaimLapsed` makes them reservable again.
+   * their lease: only `reclaimLapsed` makes them reservable again. Only the statuses above are
+   * reserved: a record with any other status, or a damaged one (a field that cannot be read), is
+   * never handed out; reserve sets it aside (ends it failed with a DamagedTaskError naming the
+   * field, where it can still write the record; its dependents wait as on a failed parent), logs
+   * it once with its id and the field, and goes on with the other tasks.
    */
   reserve(request: ReserveRequest): Promise<TaskRecord[]>;
 
@@ -220,7 +250,7 @@ export interface TaskQueueStore {
   cancelRequested(ids: readonly string[]): Promise<string[]>;
 
   /**
-   * Sends a failed, cancelled or expired task back to pending with attempts reset, due at once, a
+   * Sends a failed, cancelled or expired task back to pending with attempts and lapses reset, due at once, a
    * fresh `expiresAt` when it has a TTL, and its key held again when no live task holds it; with
    * it, the dependents its end had cancelled (see RequeueOutcome). With `scope.results` their
    * stored results are deleted in the same step. Undefined for an unknown id.
@@ -270,12 +300,16 @@ export interface TaskQueueStore {
 
   /**
    * Sends up to `limit` running tasks whose lease expired before `now` back to waiting (pending, or
-   * retrying with its `runAt` when it has a later one), attempts unchanged; their old tokens are
-   * rejected from then on. Writes a `reclaimed` event for each when `scope.events` (see
-   * `leaseEvent`, built from the task as it was, so it names the lost worker). Notifies `wake`.
-   * Returns them as they are now.
+   * retrying with its `runAt` when it has a later one), attempts unchanged, `lapses` + 1; their old
+   * tokens are rejected from then on. A task whose `lapses` reaches `maxLapses` ends instead, in
+   * the same atomic step: status failed, `completedAt` now, `lastError` = `lapsedError(task as it
+   * was, lapses)`, its key freed as at any failure, its dependents cascading as at any failure (in
+   * `ended`). Writes a `reclaimed` event for each when `scope.events` (see `leaseEvent`, built
+   * from the task as it was, so it names the lost worker), and for each dead letter, after it, its
+   * `unrunOutcome` event (and result when `scope.results`), as for the tasks in `ended`. Notifies
+   * `wake`.
    */
-  reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]>;
+  reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): Promise<ReclaimReport>;
 
   /**
    * Moves up to `limit` scheduled and retrying tasks whose `runAt` has passed to pending and

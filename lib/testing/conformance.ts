@@ -2,8 +2,10 @@ import { describeBulkCases } from './cases/bulk.cases.js';
 import { describeCancelAndExpiryCases } from './cases/cancel-expire.cases.js';
 import { describeCascadeCases } from './cases/cascade.cases.js';
 import { describeCoordinationCases } from './cases/coordination.cases.js';
+import { describeDamageCases } from './cases/damage.cases.js';
 import { describeEnqueueCases } from './cases/enqueue.cases.js';
 import { describeEventStoreCases } from './cases/event-store.cases.js';
+import { describeLapseCases } from './cases/lapses.cases.js';
 import { describeLeaseCases } from './cases/leases.cases.js';
 import { describeLifecycleCases } from './cases/lifecycle.cases.js';
 import { describeNotifyCases } from './cases/notify.cases.js';
@@ -31,6 +33,7 @@ export function describeEngineConformance(target: ConformanceTarget): void {
     describeReserveCases(h);
     describeSettleCases(h);
     describeLeaseCases(h);
+    describeLapseCases(h);
     describeCascadeCases(h);
     describeCancelAndExpiryCases(h);
     describeBulkCases(h);
@@ -43,6 +46,7 @@ export function describeEngineConformance(target: ConformanceTarget): void {
     describeResultStoreCases(h);
     describeEventStoreCases(h);
     describeScheduleStoreCases(h);
+    describeDamageCases(h);
     describeLifecycleCases(h);
   });
 }

@@ -127,3 +127,6 @@ export function textDifference(actual: string | undefined, expected: string): st
   const unit = (text: string): string => (at < text.length ? `0x${text.charCodeAt(at).toString(16)}` : 'end');
   return `lengths ${actual.length} / ${expected.length}, first difference at code unit ${at}: got ${unit(actual)}, expected ${unit(expected)}`;
 }
+
+/** A `maxLapses` no test reaches: reclaimLapsed sends every lapsed task back. */
+export const NO_LAPSE_LIMIT = Number.MAX_SAFE_INTEGER;

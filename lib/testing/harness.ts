@@ -15,7 +15,19 @@ export interface ConformanceTarget {
   openPeer(engine: StorageEngine): Promise<StorageEngine>;
   /** Optional cleanup after each test (temp folders), after the engines are closed. */
   cleanup?(): Promise<void>;
+  /**
+   * Damages one field of a stored task straight in the storage, as a bad disk, a bad manual edit
+   * or an old bug would: `status` becomes a word that is no status, `payload` an encoding no codec
+   * reads, the others unreadable (invalid JSON) or missing, whichever the storage can hold. The
+   * damage cases run only for targets that have it.
+   */
+  damage?(engine: StorageEngine, taskId: string, field: DamageField): Promise<void>;
+  /** The fields `damage` can break in this storage (default: all). */
+  damageFields?: readonly DamageField[];
 }
+
+/** The fields the damage cases break. */
+export type DamageField = 'status' | 'runAt' | 'tags' | 'dependsOn' | 'lastError' | 'payload';
 
 /** How long a case waits for a notification before it fails naming the message. */
 export const NOTIFY_TIMEOUT_MS = 5_000;

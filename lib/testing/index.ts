@@ -3,7 +3,7 @@
  * to run from their own tests (jest, or vitest with `globals: true`), and the fixtures it uses.
  */
 export { describeEngineConformance } from './conformance.js';
-export type { ConformanceTarget } from './harness.js';
+export type { ConformanceTarget, DamageField } from './harness.js';
 export {
   countMap,
   ids,

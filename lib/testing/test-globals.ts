@@ -22,6 +22,7 @@ export interface Matchers<R> {
   toBeLessThanOrEqual(value: number): R;
   toContain(item: unknown): R;
   toContainEqual(item: unknown): R;
+  toMatch(expected: RegExp | string): R;
 }
 
 export interface Assertion extends Matchers<void> {

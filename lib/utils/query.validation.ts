@@ -3,6 +3,8 @@ import { TASK_EVENT_TYPES } from '../models/event.model.js';
 import { TASK_STATUSES } from '../models/task.model.js';
 import type { EventQuery } from '../storage/event.store.js';
 import type { TaskListFilter, TaskSelector } from '../storage/task-queue.store.js';
+import type { WaitForResultOptions } from '../result.waiter.js';
+import { MAX_TIMER_MS } from './timer-delay.js';
 
 type Check = (value: unknown) => boolean;
 
@@ -52,6 +54,15 @@ const EVENT_QUERY_RULES: Readonly<Record<keyof EventQuery, Rule>> = {
   order: { check: oneOf(['asc', 'desc']), expected: '"asc" or "desc"' },
 };
 
+const WAIT_RULES: Readonly<Record<keyof WaitForResultOptions, Rule>> = {
+  // Waited for by a timer, which fires at once past MAX_TIMER_MS.
+  timeoutMs: {
+    check: (v) => integerAtLeast(0)(v) && (v as number) <= MAX_TIMER_MS,
+    expected: `an integer from 0 to ${MAX_TIMER_MS} ms (about 24.8 days, the longest delay a Node timer waits)`,
+  },
+  signal: { check: (v) => v instanceof AbortSignal, expected: 'an AbortSignal' },
+};
+
 /**
  * Checks a query against its rules, so that a typo (`status: 'faild'`, `since: '2026-01-01'`)
  * fails naming the option instead of quietly matching nothing, and so that every backend sees
@@ -83,6 +94,11 @@ export function validateQueueName(queue: unknown, method: string): void {
 
 export function validateEventQuery(query: EventQuery): void {
   validate('getEvents', query, EVENT_QUERY_RULES);
+}
+
+/** `waitForResult()` options: a typo (`timeout`) or a timeout no timer can wait for fails at once. */
+export function validateWaitOptions(options: WaitForResultOptions): void {
+  validate('waitForResult', options, WAIT_RULES);
 }
 
 export function validatePurgeCutoff(before: Date): void {

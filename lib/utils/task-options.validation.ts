@@ -1,11 +1,30 @@
 import { InvalidTaskOptionError } from '../errors/omniq.errors.js';
 import type { EnqueueOptions, TaskHandlerOptions } from '../interfaces/task-options.interface.js';
+import { MAX_DUE_DELAY_MS } from '../config/duration.js';
+import { MAX_TIMER_MS } from './timer-delay.js';
 
-const NON_NEGATIVE_INTEGERS = ['maxRetries', 'retryDelayMs', 'retryMaxDelayMs', 'delayMs'] as const;
-const POSITIVE_INTEGERS = ['timeoutMs', 'ttlMs', 'resultTtlMs', 'dedupeWindowMs'] as const;
+type DurationOption = 'retryDelayMs' | 'retryMaxDelayMs' | 'delayMs' | 'timeoutMs' | 'ttlMs' | 'resultTtlMs' | 'dedupeWindowMs';
+
+/**
+ * Bounds of each duration in ms. Only `timeoutMs` is waited for by a timer, which fires at once
+ * past MAX_TIMER_MS; the others are stored as due times, which may lie years ahead.
+ */
+const DURATIONS: Readonly<Record<DurationOption, { min: 0 | 1; max: number }>> = {
+  retryDelayMs: { min: 0, max: MAX_DUE_DELAY_MS },
+  retryMaxDelayMs: { min: 0, max: MAX_DUE_DELAY_MS },
+  delayMs: { min: 0, max: MAX_DUE_DELAY_MS },
+  timeoutMs: { min: 1, max: MAX_TIMER_MS },
+  ttlMs: { min: 1, max: MAX_DUE_DELAY_MS },
+  resultTtlMs: { min: 1, max: MAX_DUE_DELAY_MS },
+  dedupeWindowMs: { min: 1, max: MAX_DUE_DELAY_MS },
+};
+const MAXIMA: Readonly<Record<number, string>> = {
+  [MAX_TIMER_MS]: `at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest delay a Node timer waits`,
+  [MAX_DUE_DELAY_MS]: `at most ${MAX_DUE_DELAY_MS} ms (100 years)`,
+};
 const KNOWN_OPTIONS = new Set<string>([
-  ...NON_NEGATIVE_INTEGERS,
-  ...POSITIVE_INTEGERS,
+  ...Object.keys(DURATIONS),
+  'maxRetries',
   'queue',
   'priority',
   'retryBackoff',
@@ -56,14 +75,13 @@ export function validateTaskOptions(taskName: string, options: EnqueueOptions): 
   const fail = (option: string, expected: string): never => {
     throw new InvalidTaskOptionError(taskName, option, (options as Record<string, unknown>)[option], expected);
   };
-  for (const option of NON_NEGATIVE_INTEGERS) {
+  for (const [option, { min, max }] of Object.entries(DURATIONS) as [DurationOption, (typeof DURATIONS)[DurationOption]][]) {
     const value = options[option];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) fail(option, 'an integer >= 0');
+    if (value === undefined) continue;
+    if (!(Number.isSafeInteger(value) && value >= min)) fail(option, min === 0 ? 'an integer >= 0' : 'an integer > 0 (ms)');
+    if (value > max) fail(option, MAXIMA[max]!);
   }
-  for (const option of POSITIVE_INTEGERS) {
-    const value = options[option];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) fail(option, 'an integer > 0 (ms)');
-  }
+  if (options.maxRetries !== undefined && !(Number.isSafeInteger(options.maxRetries) && options.maxRetries >= 0)) fail('maxRetries', 'an integer >= 0');
   if (options.priority !== undefined && !Number.isSafeInteger(options.priority)) fail('priority', 'an integer');
   if (options.queue !== undefined && (typeof options.queue !== 'string' || options.queue.length === 0)) {
     fail('queue', 'a non-empty string');

@@ -8,6 +8,8 @@ export class Attempt {
   private stopRun: ((reason: unknown) => void) | undefined;
   private reason: unknown;
   private stopped = false;
+  private work: Promise<unknown> | undefined;
+  private workSettled = false;
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -35,15 +37,43 @@ export class Attempt {
     this.stopRun?.(reason);
   }
 
+  /**
+   * True while the handler's promise is still pending after the attempt was stopped: a handler
+   * that ignores its signal (timed out, cancelled, shut down) and runs on.
+   */
+  get overrunning(): boolean {
+    return this.stopped && this.work !== undefined && !this.workSettled;
+  }
+
+  /** Resolves once the handler's promise settled (at once when there is none). */
+  handlerSettled(): Promise<void> {
+    return this.work === undefined || this.workSettled ? Promise.resolve() : this.work.then(noop, noop);
+  }
+
   /** Settles with `work`, or rejects with the stop reason as soon as the attempt is stopped. */
   race<T>(work: Promise<T>): Promise<T> {
+    this.work = work;
     if (this.stopped) {
-      work.catch(() => undefined);
+      const settled = (): void => {
+        this.workSettled = true;
+      };
+      work.then(settled, settled);
       return Promise.reject(this.reason);
     }
     return new Promise<T>((resolve, reject) => {
       this.stopRun = reject;
-      work.then(resolve, reject);
+      work.then(
+        (value) => {
+          this.workSettled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.workSettled = true;
+          reject(error);
+        },
+      );
     });
   }
 }
+
+function noop(): void {}

@@ -24,6 +24,14 @@ export type CompletionCallback = (held: boolean, failed: boolean, error?: unknow
 const NO_TASKS: readonly TaskRecord[] = [];
 
 /**
+ * Waits before the retries of a settle the store refused (a lock held too long, a dropped
+ * connection). A settlement is safe to repeat under its lease token: one a failed call did not
+ * write is written now, one it did write reports not held. The tasks stay in the worker meanwhile,
+ * their leases renewed, so no other worker takes them.
+ */
+const SETTLE_RETRY_DELAYS_MS = [100, 1_000, 5_000];
+
+/**
  * Writes attempt completions in batches: everything handed over while one batch is written goes
  * in the next (group commit), one `settle` per batch and no added delay when idle.
  *
@@ -96,7 +104,7 @@ export class CompletionWriter {
   private async writeBatch(batch: readonly Completion[]): Promise<SettleReport[]> {
     const settlements = new Array<Settlement>(batch.length);
     for (let i = 0; i < batch.length; i++) settlements[i] = batch[i]!.settlement;
-    const reports = await this.queue.settle(settlements, this.scope);
+    const reports = await this.settleWithRetries(settlements);
     let ended = NO_TASKS;
     for (let i = 0; i < reports.length; i++) {
       const report = reports[i]!;
@@ -106,6 +114,19 @@ export class CompletionWriter {
     }
     if (!(this.scope.results && this.scope.events)) await this.writeOutside(batch, reports, ended);
     return reports;
+  }
+
+  private async settleWithRetries(settlements: readonly Settlement[]): Promise<SettleReport[]> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.queue.settle(settlements, this.scope);
+      } catch (error) {
+        const delay = SETTLE_RETRY_DELAYS_MS[retry];
+        if (delay === undefined) throw error;
+        this.logger.warn(`Recording the outcome of ${settlements.length} task(s) failed (${describeError(error)}); retrying in ${delay} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** What the queue did not write itself: results and events of held attempts, and of the tasks its cascades ended. */

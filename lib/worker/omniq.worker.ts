@@ -18,6 +18,7 @@ import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
 import { WakeSignal } from './wake-signal.js';
 import { describeError } from '../utils/describe-error.js';
+import { timerDelay } from '../utils/timer-delay.js';
 
 /** An attempt this worker runs; whoever needs to wait for its end asks for a promise. */
 class ActiveTask {
@@ -49,6 +50,10 @@ type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
 export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger: OmniQLogger;
   private readonly active = new Map<string, ActiveTask>();
+  /** Handlers whose attempt ended (timed out, cancelled, lease lost, shut down) that ignore their signal and run on: each keeps its slot until it returns. */
+  private readonly overrun = new Set<Attempt>();
+  /** Tasks in `active` whose lease lapsed before (`lapses` > 0): at most one runs here at a time. */
+  private suspects = 0;
   private readonly wake = new WakeSignal();
   private readonly runner: TaskRunner;
   private state: WorkerState = 'idle';
@@ -100,9 +105,18 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     return this.servedQueues;
   }
 
-  /** Tasks running right now. */
+  /** Tasks running right now, with the handlers that outlived their attempt (see {@link overrunning}). */
   get inFlight(): number {
-    return this.active.size;
+    return this.active.size + this.overrun.size;
+  }
+
+  /**
+   * Handlers whose attempt already ended — timed out, cancelled, lease lost or aborted by shutdown
+   * — but that ignore their AbortSignal and are still running. Each counts against `concurrency`
+   * until it returns, so a worker never runs more handler bodies at once than its concurrency.
+   */
+  get overrunning(): number {
+    return this.overrun.size;
   }
 
   get isRunning(): boolean {
@@ -180,14 +194,17 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     const names = this.registry.names();
     while (this.state === 'running') {
       await this.checkCancelRequests();
-      const free = concurrency - this.active.size;
+      const free = concurrency - this.active.size - this.overrun.size;
       if (free <= 0) {
         await this.wake.wait(pollIntervalMs);
         continue;
       }
       let tasks: TaskRecord[];
       try {
-        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names });
+        // A task whose lease lapsed before may have killed its last worker: one at a time here, so a
+        // poison task cannot take the same innocent tasks down with it again.
+        const maxLapsed = this.suspects === 0 ? 1 : 0;
+        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names, maxLapsed });
       } catch (error) {
         this.logger.error(`Worker ${this.id}: reserving tasks failed: ${String(error)}`);
         await this.wake.wait(pollIntervalMs);
@@ -211,9 +228,12 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private launch(task: TaskRecord): void {
     const active = new ActiveTask(task, new Attempt());
     this.active.set(task.leaseToken!, active);
+    if (task.lapses > 0) this.suspects++;
     const done = (failed: boolean, error?: unknown): void => {
       if (!this.active.delete(task.leaseToken!)) return;
+      if (task.lapses > 0) this.suspects--;
       if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${describeError(error)}`);
+      if (active.attempt.overrunning) this.holdSlot(task, active.attempt);
       active.end();
       this.wake.notify();
     };
@@ -222,6 +242,19 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     } catch (error) {
       done(true, error);
     }
+  }
+
+  /** Keeps the slot of a handler that runs on after its attempt ended until it returns. */
+  private holdSlot(task: TaskRecord, attempt: Attempt): void {
+    this.overrun.add(attempt);
+    this.logger.warn(
+      `Task ${task.name} ${task.id}: its attempt ended (${describeError(attempt.stopReason)}) but the handler ignores its AbortSignal ` +
+        `and is still running; it keeps one of the ${this.config.worker.concurrency} slots until it returns (${this.overrun.size} such now)`,
+    );
+    void attempt.handlerSettled().then(() => {
+      this.overrun.delete(attempt);
+      this.wake.notify();
+    });
   }
 
   /**
@@ -275,7 +308,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     const all = Promise.all([...this.active.values()].map((active) => active.ended()));
     if (timeoutMs === undefined) return void (await all);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, timerDelay(timeoutMs))))]);
     clearTimeout(timer);
   }
 }

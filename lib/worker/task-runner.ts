@@ -23,6 +23,7 @@ import { CompletionWriter, type Completion } from './completion-writer.js';
 import type { TaskExecutor } from './task-executor.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
+import { timerDelay } from '../utils/timer-delay.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -119,7 +120,7 @@ export class TaskRunner {
     const timer =
       task.timeoutMs === undefined
         ? undefined
-        : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), Math.max(0, task.timeoutMs - (Date.now() - calledAt)));
+        : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), timerDelay(task.timeoutMs - (Date.now() - calledAt)));
     return attempt.race(Promise.resolve(returned)).then(
       (value): Outcome => {
         clearTimeout(timer);

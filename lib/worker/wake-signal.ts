@@ -1,3 +1,5 @@
+import { timerDelay } from '../utils/timer-delay.js';
+
 /**
  * Lets the worker loop sleep until something happens (a wake-up from the store, a freed slot,
  * shutdown) or a fallback delay passes. A notification that arrives while the loop is busy is
@@ -18,7 +20,7 @@ export class WakeSignal {
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(done, timerDelay(ms));
       const self = this;
       function done(): void {
         clearTimeout(timer);

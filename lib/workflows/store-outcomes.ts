@@ -5,6 +5,7 @@ import type { TaskEvent } from '../models/event.model.js';
 import { leaseEvent, unrunOutcome } from '../storage/outcomes.js';
 import { EventRecorder } from '../events/event.recorder.js';
 import { OmniQStores } from '../omniq-stores.js';
+import type { ReclaimReport } from '../storage/task-queue.store.js';
 
 /**
  * Writes what a task-queue transition could not write itself: when the result or event store is
@@ -32,12 +33,13 @@ export class StoreOutcomes {
   }
 
   /**
-   * Tasks the maintenance leader reclaimed, as they are now: their events name the lost attempt's
-   * number (the worker that held it is known only to the queue's own events).
+   * What a reclaim did, the tasks as they are now: their `reclaimed` events name the lost
+   * attempt's number (the worker that held it is known only to the queue's own events); the dead
+   * letters and the dependents their ends cancelled get their outcomes after them.
    */
-  async reclaimed(tasks: readonly TaskRecord[]): Promise<void> {
-    if (tasks.length === 0 || this.stores.scope.events) return;
-    await this.write(tasks.map((task) => leaseEvent(task, 'reclaimed')), []);
+  async reclaimed(report: ReclaimReport): Promise<void> {
+    if (!this.stores.scope.events && report.tasks.length > 0) await this.write(report.tasks.map((task) => leaseEvent(task, 'reclaimed')), []);
+    await this.endedUnrun([...report.tasks.filter((task) => task.status === 'failed'), ...report.ended]);
   }
 
   /** Events first, then results: once a result is readable its timeline is complete. */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { CorruptFileError, fileBackend, fileStoreRoot, RECOVER_AFTER_MS } from '../../lib/backends/file/index.js';
+import { fileBackend, fileStoreRoot, RECOVER_AFTER_MS } from '../../lib/backends/file/index.js';
 import { TaskDependents } from '../../lib/backends/file/task-dependents.js';
 import { TaskInserter } from '../../lib/backends/file/task-enqueue.js';
 import { TaskEnds } from '../../lib/backends/file/task-ends.js';
@@ -12,7 +12,8 @@ import type { TaskRecord } from '../../lib/models/task.model.js';
 import type { BackendContext, StorageEngine } from '../../lib/storage/engine.js';
 import type { ScheduleAdvance, ScheduleStore } from '../../lib/storage/schedule.store.js';
 import { WRITE_NOTHING, type TaskQueueStore } from '../../lib/storage/task-queue.store.js';
-import { ids, newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, testClock, WRITE_ALL } from '../../lib/testing/fixtures.js';
+import { MAX_ATOMIC_ENQUEUE } from '../../lib/errors/store.errors.js';
+import { ids, newEvent, newResult, newSchedule, newTask, NO_LAPSE_LIMIT, reserveRequest, taskError, testClock, WRITE_ALL } from '../../lib/testing/fixtures.js';
 
 /*
  * What is particular to the file backend. The behaviour every backend shares, across instances
@@ -139,9 +140,9 @@ describe('file backend', () => {
 
       const [reports, reclaimed] = await Promise.all([
         holder.settle(held.map((task) => ({ id: task.id, token: tokenOf(task), outcome: 'success' as const })), WRITE_ALL),
-        leader.reclaimLapsed(t(5000), 100, WRITE_ALL),
+        leader.reclaimLapsed(t(5000), 100, WRITE_ALL, NO_LAPSE_LIMIT),
       ]);
-      const taken = new Set(ids(reclaimed));
+      const taken = new Set(ids(reclaimed.tasks));
       for (const [index, task] of held.entries()) {
         const stored = await leader.get(task.id);
         // The settle and the reclaim write the same file: one lands, the other sees its change.
@@ -500,13 +501,106 @@ describe('file backend', () => {
     });
   });
 
+  describe('ids, batches and purges', () => {
+    it('rejects an id or key with a NUL or a lone surrogate by name (ids become file names), and keeps such payloads exactly', async () => {
+      const store = (await engineOn(await newFolder())).tasks;
+      for (const id of ['a\u0000b', 'lone-\ud800', 'lone-\udc00-first']) {
+        await expect(store.enqueue([newTask({ id })])).rejects.toThrow(/option id = .* is invalid; expected text without NUL characters or lone surrogates/);
+      }
+      await expect(store.enqueue([newTask({ key: 'k\ud83d' })])).rejects.toThrow(/option key = .* is invalid/);
+      expect((await store.list()).total).toBe(0);
+
+      const data = JSON.stringify({ text: 'nul \u0000, lone \ud800 and \udfff, pair \ud83d\ude00' });
+      const task = newTask({ id: 'pair-\ud83d\ude00 and spaces', payload: { format: 'omniq-json/1', data } });
+      await store.enqueue([task]);
+      expect((await store.get(task.id))?.payload.data).toBe(data);
+      expect((await (await engineOn(await newFolder())).tasks.get(task.id))).toBeUndefined();
+    });
+
+    it('stores a call longer than one chunk with parents before their children, whatever the input order', async () => {
+      const dir = await newFolder();
+      const store = (await engineOn(dir)).tasks;
+      const t = testClock();
+      const parent = newTask({ createdAt: t(0), name: 'parent' });
+      const child = newTask({ createdAt: t(0), name: 'child', dependsOn: [parent.id] });
+      const filler = Array.from({ length: MAX_ATOMIC_ENQUEUE }, () => newTask({ createdAt: t(0), name: 'filler' }));
+      // The child comes first, the parent last: in input order they would land in different chunks.
+      const outcomes = await store.enqueue([child, ...filler, parent]);
+      expect(outcomes.every((outcome) => outcome.created)).toBe(true);
+      expect(outcomes[0]).toEqual({ id: child.id, created: true });
+      expect((await store.list({ limit: 1 })).total).toBe(MAX_ATOMIC_ENQUEUE + 2);
+      expect(ids(await store.reserve(reserveRequest({ now: t(1), names: ['child', 'parent'] })))).toEqual([parent.id]);
+      expect(await readdir(join(rootOf(dir), 'batches'))).toEqual([]);
+    });
+
+    it('leaves nothing of a purged task: file, markers, key, dependents links, claims and outbox markers all go', async () => {
+      const dir = await newFolder();
+      const root = rootOf(dir);
+      const store = (await engineOn(dir)).tasks;
+      const parent = newTask({ key: 'purge-me', dedupeWindowMs: 0 });
+      const child = newTask({ dependsOn: [parent.id] });
+      await store.enqueue([parent, child]);
+      for (const outcome of ['success', 'failed'] as const) {
+        const [held] = await store.reserve(reserveRequest());
+        await store.settle([{ id: held!.id, token: tokenOf(held!), outcome, error: taskError() }], WRITE_ALL);
+      }
+      expect(await store.purgeFinished(new Date(Date.now() + 1000))).toBe(2);
+      for (const folder of ['tasks', 'task-claims', 'live', 'done', 'pending', 'keys', 'key-claims', 'children', 'batches']) {
+        expect({ folder, left: await readdir(join(root, folder)) }).toEqual({ folder, left: [] });
+      }
+      expect((await store.enqueue([newTask({ key: 'purge-me' })]))[0]!.created).toBe(true);
+    });
+  });
+
+  describe('big records', () => {
+    it('settles a task with a 35 MB payload and result while its lease is being extended, and keeps both exactly', async () => {
+      const engine = await engineOn(await newFolder());
+      const store = engine.tasks;
+      // 20 million characters, 35 MB of UTF-8, in the payload and again in the result.
+      const data = JSON.stringify('x'.repeat(10_000_000) + '\u00e9\u4e2d'.repeat(5_000_000));
+      const task = newTask({ payload: { format: 'omniq-json/1', data } });
+      await store.enqueue([task]);
+      const [held] = await store.reserve(reserveRequest());
+      const lease = { id: task.id, token: tokenOf(held!) };
+
+      // Heartbeats back to back for as long as the settle runs (each rewrites the same file, and
+      // computes quicker than the settle): the settle must still land, and the beats then fail.
+      let settling = true;
+      const beats: boolean[] = [];
+      const deadline = Date.now() + 50_000;
+      const heartbeat = (async () => {
+        while (settling && Date.now() < deadline) beats.push(...(await store.extendLeases([lease], 30_000)));
+      })();
+      const [report] = await store
+        .settle([{ ...lease, outcome: 'success', result: newResult({ taskId: task.id, value: { format: 'omniq-json/1', data } }) }], WRITE_ALL)
+        .finally(() => (settling = false));
+      await heartbeat;
+
+      expect(report?.held).toBe(true);
+      expect(beats[0]).toBe(true);
+      expect(await store.extendLeases([lease], 30_000)).toEqual([false]);
+      const stored = await store.get(task.id);
+      expect(stored?.status).toBe('success');
+      expect(stored?.payload.data === data).toBe(true);
+      expect((await engine.results.get(task.id))?.value?.data === data).toBe(true);
+    }, 60_000);
+  });
+
   describe('damaged files', () => {
     let logged: ReturnType<typeof jest.spyOn>;
     beforeEach(() => {
       logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     });
 
-    it('skips a corrupt task file with one logged error, and keeps running the others', async () => {
+    /** Rewrites a task's file through `edit` of its stored record, as a fresh engine would then read it. */
+    async function editTask(dir: string, id: string, edit: (task: Record<string, unknown>) => void): Promise<void> {
+      const path = join(rootOf(dir), 'tasks', `${id}.json`);
+      const envelope = JSON.parse(await readFile(path, 'utf8')) as { body: { task: Record<string, unknown> } };
+      edit(envelope.body.task);
+      await writeFile(path, JSON.stringify(envelope));
+    }
+
+    it('moves a task file that is not JSON out of the queue, logged once, and keeps running the others', async () => {
       const dir = await newFolder();
       const store = (await engineOn(dir)).tasks;
       const tasks = [newTask(), newTask(), newTask()];
@@ -518,9 +612,62 @@ describe('file backend', () => {
       expect(ids(await fresh.reserve(reserveRequest()))).toEqual([tasks[0]!.id, tasks[2]!.id]);
       expect(await fresh.reserve(reserveRequest())).toEqual([]);
       expect((await fresh.list()).total).toBe(2);
-      await expect(fresh.get(tasks[1]!.id)).rejects.toThrow(CorruptFileError);
+      expect(await fresh.get(tasks[1]!.id)).toBeUndefined();
+      expect(await fresh.getMany(ids(tasks))).toEqual([expect.objectContaining({ id: tasks[0]!.id }), undefined, expect.objectContaining({ id: tasks[2]!.id })]);
+      const aside = await readdir(join(rootOf(dir), 'damaged'));
+      expect(aside).toEqual([expect.stringMatching(new RegExp(`^${tasks[1]!.id}\\..+\\.json$`))]);
+      expect(await readFile(join(rootOf(dir), 'damaged', aside[0]!), 'utf8')).toContain('"body": {');
       expect(logged).toHaveBeenCalledTimes(1);
       expect(String(logged.mock.calls[0]![0])).toContain(damaged);
+      expect(String(logged.mock.calls[0]![0])).toContain(join(rootOf(dir), 'damaged', aside[0]!));
+    });
+
+    it('leaves a record of another format in place (a newer version may share the folder), skipped and logged once', async () => {
+      const dir = await newFolder();
+      const store = (await engineOn(dir)).tasks;
+      const tasks = [newTask(), newTask()];
+      await store.enqueue(tasks);
+      const foreign = join(rootOf(dir), 'tasks', `${tasks[0]!.id}.json`);
+      await writeFile(foreign, JSON.stringify({ format: 'omniq.task/2', gen: 0, rev: 'x', body: {} }));
+      const fresh = (await engineOn(dir)).tasks;
+
+      expect(ids(await fresh.reserve(reserveRequest()))).toEqual([tasks[1]!.id]);
+      expect(await fresh.get(tasks[0]!.id)).toBeUndefined();
+      expect(await readFile(foreign, 'utf8')).toContain('omniq.task/2');
+      expect(await readdir(join(rootOf(dir), 'damaged'))).toEqual([]);
+      expect(logged).toHaveBeenCalledTimes(1);
+      expect(String(logged.mock.calls[0]![0])).toContain('omniq.task/2');
+    });
+
+    it('sets a task file without its payload aside as failed, naming the field, instead of running it into a TypeError', async () => {
+      const dir = await newFolder();
+      const store = (await engineOn(dir)).tasks;
+      const [bad, good] = [newTask(), newTask()];
+      await store.enqueue([bad, good]);
+      await editTask(dir, bad.id, (task) => delete task.payload);
+      const fresh = (await engineOn(dir)).tasks;
+
+      expect(ids(await fresh.reserve(reserveRequest()))).toEqual([good.id]);
+      const stored = await fresh.get(bad.id);
+      expect(stored).toMatchObject({ status: 'failed', attempts: 0, damaged: 'field payload is missing', lastError: { name: 'DamagedTaskError' } });
+      expect(stored?.lastError?.message).toContain('payload');
+      expect(await fresh.reserve(reserveRequest())).toEqual([]);
+      expect(await (await engineOn(dir)).tasks.reserve(reserveRequest())).toEqual([]);
+      expect(logged).toHaveBeenCalledTimes(1);
+      expect(String(logged.mock.calls[0]![0])).toMatch(new RegExp(`Task ${bad.id} .*payload`));
+    });
+
+    it('reads a record stored before lapses were counted as never lapsed', async () => {
+      const dir = await newFolder();
+      const task = newTask();
+      await (await engineOn(dir)).tasks.enqueue([task]);
+      await editTask(dir, task.id, (stored) => delete stored.lapses);
+      const fresh = (await engineOn(dir)).tasks;
+      const read = await fresh.get(task.id);
+      expect(read).toMatchObject({ lapses: 0 });
+      expect(read?.damaged).toBeUndefined();
+      expect(ids(await fresh.reserve(reserveRequest({ maxLapsed: 0 })))).toEqual([task.id]);
+      expect(logged).not.toHaveBeenCalled();
     });
 
     it('skips a damaged line of the event log', async () => {

@@ -7,19 +7,25 @@ import { DataSource, EntitySchema } from 'typeorm';
 import { DuplicateTaskIdError, StoreClosedError } from '../../lib/errors/store.errors.js';
 import { InitialSchema1795464000000 } from '../../lib/backends/sqlite/migrations/1795464000000-InitialSchema.js';
 import { AddSchedules1795465000000 } from '../../lib/backends/sqlite/migrations/1795465000000-AddSchedules.js';
+import Database from 'better-sqlite3';
+import { CHUNK_ROWS } from '../../lib/backends/sqlite/sqlite-chunks.js';
 import { sqliteDatabasePath } from '../../lib/backends/sqlite/sqlite-connection.js';
+import { SqliteLocks } from '../../lib/backends/sqlite/sqlite-locks.js';
+import { SqliteStorageError } from '../../lib/backends/sqlite/sqlite-storage.error.js';
 import { TASK_INSERT_COLUMNS, insertValues } from '../../lib/backends/sqlite/sqlite-task-row.js';
 import { sqliteTables } from '../../lib/backends/sqlite/sqlite-tables.js';
 import { sqliteBackend, sqliteStoresFromDataSource, type SqliteEngine } from '../../lib/backends/sqlite/index.js';
 import type { BackendContext } from '../../lib/storage/engine.js';
 import type { Notifier, NotifyChannel } from '../../lib/storage/notifier.js';
 import { WRITE_NOTHING, type TaskQueueStore } from '../../lib/storage/task-queue.store.js';
+import { NO_LAPSE_LIMIT } from '../../lib/testing/fixtures.js';
 import { WRITE_ALL, ids, newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, testClock } from '../../lib/testing/index.js';
 
 const MIGRATIONS = [
   { name: 'InitialSchema1795464000000' },
   { name: 'AddSchedules1795465000000' },
   { name: 'StorageEngineV2Schema1795466000000' },
+  { name: 'HardeningSchema1795467000000' },
 ];
 
 /** Temp folders made by the current test; removed after it (once its engines are closed). */
@@ -146,7 +152,10 @@ describe('SQLite backend', () => {
       const engine = await open(`sqlite://${path}`);
       expect(await inspect(path, (dataSource) => dataSource.query('SELECT name FROM omniq_migrations ORDER BY id'))).toEqual(MIGRATIONS);
       expect(ids(await engine.tasks.reserve(reserveRequest({ now: t(5_000), limit: 10 })))).toEqual([waiting.id]);
-      expect(await engine.tasks.reclaimLapsed(t(5_000), 10, WRITE_ALL)).toEqual([expect.objectContaining({ id: lapsed.id, status: 'pending' })]);
+      expect(await engine.tasks.reclaimLapsed(t(5_000), 10, WRITE_ALL, NO_LAPSE_LIMIT)).toEqual({
+        tasks: [expect.objectContaining({ id: lapsed.id, status: 'pending', lapses: 1 })],
+        ended: [],
+      });
       expect(await engine.tasks.settle([{ id: lapsed.id, token: 'old-token', outcome: 'success' }], WRITE_ALL)).toEqual([{ held: false }]);
       expect(await engine.tasks.pauseQueue('default')).toBe(true);
       const peer = await open(`sqlite://${path}`);
@@ -508,7 +517,7 @@ describe('SQLite backend', () => {
         ],
         WRITE_ALL,
       );
-      await queue.reclaimLapsed(t(5_000), 10, WRITE_ALL);
+      await queue.reclaimLapsed(t(5_000), 10, WRITE_ALL, NO_LAPSE_LIMIT);
       await queue.promoteDue(t(600), 10);
       await queue.expireOverdue(t(2_000), 10, WRITE_ALL);
       await queue.cancel(tasks[5]!.id, taskError('no'), WRITE_ALL);
@@ -555,6 +564,89 @@ describe('SQLite backend', () => {
       expect(await queue.purgeFinished(new Date(Date.now() + 1_000))).toBe(1);
       const edges = await inspect(join(dir, 'omniq.db'), (dataSource) => dataSource.query('SELECT * FROM omniq_task_deps'));
       expect(edges).toEqual([]);
+    });
+  });
+  describe('long writes, lock waits and text SQLite cannot hold', () => {
+    /** What ran first: a timer set before `call`, or `call`'s end. A call that never yields ends first. */
+    async function yieldsWhile(call: () => Promise<unknown>): Promise<string[]> {
+      const order: string[] = [];
+      const timer = setTimeout(() => order.push('timer'), 0);
+      await call();
+      order.push('call');
+      clearTimeout(timer);
+      return order;
+    }
+
+    it('stores, cancels and purges thousands of tasks a chunk per transaction, letting timers run between chunks', async () => {
+      const { tasks: queue, results } = await open(fileUrl(await tempDir()));
+      const tasks = Array.from({ length: 2 * CHUNK_ROWS + 10 }, () => newTask({ storeResult: true }));
+      expect(await yieldsWhile(() => queue.enqueue(tasks))).toEqual(['timer', 'call']);
+      expect(await queue.counts()).toEqual([{ queue: 'default', status: 'pending', count: tasks.length }]);
+
+      expect(await yieldsWhile(() => queue.cancelWhere({}, taskError('bulk'), tasks.length, WRITE_ALL))).toEqual(['timer', 'call']);
+      expect(await queue.counts()).toEqual([{ queue: 'default', status: 'cancelled', count: tasks.length }]);
+
+      const later = new Date(Date.now() + 60_000);
+      expect(await results.get(tasks[0]!.id)).toMatchObject({ status: 'cancelled' });
+      expect(await yieldsWhile(() => results.purgeCompletedBefore(later))).toEqual(['timer', 'call']);
+      expect(await results.get(tasks[0]!.id)).toBeUndefined();
+      let purged = 0;
+      expect(await yieldsWhile(async () => (purged = await queue.purgeFinished(later)))).toEqual(['timer', 'call']);
+      expect(purged).toBe(tasks.length);
+      expect(await queue.counts()).toEqual([]);
+    });
+
+    it('checks a chunked enqueue whole before storing any of it', async () => {
+      const { tasks: queue } = await open(fileUrl(await tempDir()));
+      const stored = newTask();
+      await queue.enqueue([stored]);
+      const tasks = Array.from({ length: 2 * CHUNK_ROWS }, () => newTask());
+      tasks.push(newTask({ id: stored.id }));
+      await expect(queue.enqueue(tasks)).rejects.toThrow(DuplicateTaskIdError);
+      expect(await queue.counts()).toEqual([{ queue: 'default', status: 'pending', count: 1 }]);
+    });
+
+    it('waits for a lock another connection holds between timers, and gives up naming the database and the call', async () => {
+      const path = join(await tempDir(), 'locked.db');
+      const holder = new Database(path);
+      holder.exec('CREATE TABLE t (x)');
+      const waiter = new Database(path, { timeout: 0 });
+      const locks = new SqliteLocks(path, 300);
+      const insert = (): number => waiter.prepare('INSERT INTO t VALUES (1)').run().changes;
+      try {
+        expect(locks.run({ operation: 'probe' }, insert)).toBe(1);
+
+        holder.exec('BEGIN IMMEDIATE');
+        let ticks = 0;
+        const ticker = setInterval(() => (ticks += 1), 10);
+        const failure = await Promise.resolve(locks.run({ operation: 'probe', tasks: [{ id: 'task-1' }] }, insert)).catch((error: unknown) => error);
+        clearInterval(ticker);
+        expect(ticks).toBeGreaterThan(5);
+        expect(failure).toBeInstanceOf(SqliteStorageError);
+        expect((failure as Error).message).toContain(`SQLite database "${path}": probe of task task-1 failed (SQLITE_BUSY: still locked by another connection after 300 ms)`);
+
+        const waited = locks.run({ operation: 'probe' }, insert);
+        expect(waited).toBeInstanceOf(Promise);
+        setTimeout(() => holder.exec('COMMIT'), 50);
+        expect(await waited).toBe(1);
+      } finally {
+        if (holder.inTransaction) holder.exec('ROLLBACK');
+        holder.close();
+        waiter.close();
+      }
+    });
+
+    it('keeps NUL in ids, names and queues, and refuses a lone surrogate there, naming the field', async () => {
+      const { tasks: queue } = await open('sqlite://:memory:');
+      const nul = newTask({ id: 'a\u0000b', name: 'n\u0000', queue: 'q\u0000' });
+      await queue.enqueue([nul]);
+      expect(await queue.get(nul.id)).toMatchObject({ id: nul.id, name: nul.name, queue: nul.queue });
+      expect(ids((await queue.list({ queue: nul.queue })).items)).toEqual([nul.id]);
+
+      await expect(queue.enqueue([newTask({ id: 'x\ud800y' })])).rejects.toThrow(/option id = .* is invalid; expected well-formed text/);
+      await expect(queue.enqueue([newTask({ queue: 'q\udc00' })])).rejects.toThrow(/option queue = .* lone surrogate/);
+      await expect(queue.enqueue([newTask({ dependsOn: ['p\ud800'] })])).rejects.toThrow(/option dependsOn/);
+      expect((await queue.list()).total).toBe(1);
     });
   });
 });

@@ -58,7 +58,7 @@ describe('configuration defaults', () => {
         heartbeatMs: 10_000,
         shutdownTimeoutMs: 10_000,
       },
-      maintenance: { enabled: true, intervalMs: 1_000, leaderTtlMs: 10_000 },
+      maintenance: { enabled: true, intervalMs: 1_000, leaderTtlMs: 10_000, maxLapses: 3 },
       scheduler: { enabled: true, pollIntervalMs: 1_000, missedGraceMs: 60_000 },
       taskDefaults: {
         queue: 'default',
@@ -74,7 +74,7 @@ describe('configuration defaults', () => {
       },
       allowUnregisteredTasks: false,
       resultPollIntervalMs: 500,
-      logging: { level: 'verbose', components: {}, disabled: false },
+      logging: { level: 'log', components: {}, disabled: false },
     });
   });
 

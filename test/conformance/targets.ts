@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend, BackendContext, StorageEngine } from '../../lib/storage/engine.js';
-import type { ConformanceTarget } from '../../lib/testing/index.js';
+import type { ConformanceTarget, DamageField } from '../../lib/testing/index.js';
 
 export const context = (baseDir: string): BackendContext => ({ projectName: 'conformance', baseDir, storageOptions: {} });
 
@@ -22,7 +22,12 @@ export type PeerableEngine = StorageEngine & { peer(): StorageEngine | Promise<S
  * A backend on a folder of its own for each case: `url` names the storage in that folder, and a
  * peer opens the same URL again, as another process would.
  */
-export function folderTarget(name: string, load: () => Promise<Backend>, url: (dir: string) => string): ConformanceTarget {
+export function folderTarget(
+  name: string,
+  load: () => Promise<Backend>,
+  url: (dir: string) => string,
+  damage?: (storage: { url: string; dir: string }, taskId: string, field: DamageField) => Promise<void>,
+): ConformanceTarget {
   const dirs: string[] = [];
   const urls = new Map<StorageEngine, { url: string; dir: string }>();
   return {
@@ -39,6 +44,13 @@ export function folderTarget(name: string, load: () => Promise<Backend>, url: (d
       if (!opened) throw new Error(`${name}: openPeer() got an engine this target did not open`);
       return (await load()).open(opened.url, context(opened.dir));
     },
+    damage:
+      damage &&
+      (async (engine, taskId, field) => {
+        const opened = urls.get(engine);
+        if (!opened) throw new Error(`${name}: damage() got an engine this target did not open`);
+        await damage(opened, taskId, field);
+      }),
     async cleanup() {
       urls.clear();
       for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });

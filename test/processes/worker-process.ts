@@ -10,7 +10,8 @@
  * WORKER_PROCESS_OPTIONS (JSON) adds module options (`worker`, `maintenance`, … merged over the
  * defaults below). WORKER_PROCESS_CRASH=before-settle|after-settle makes the process SIGKILL
  * itself the first time it settles a failed attempt, just before or just after the store call:
- * the points between a task's end and its cascade and callback.
+ * the points between a task's end and its cascade and callback. The task `proc.poison` SIGKILLs
+ * the process that runs it.
  */
 import 'reflect-metadata';
 import { appendFileSync } from 'node:fs';
@@ -37,6 +38,14 @@ class ProcessTasks implements OnApplicationShutdown {
     appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);
     process.stdout.write(`started ${ctx.taskId}\n`);
     throw new NonRetryableError('failed on purpose');
+  }
+
+  /** A poison task: its handler kills the process that runs it, every time. */
+  @Task('proc.poison')
+  poison(_: unknown, ctx: TaskContext): void {
+    appendFileSync(executionsLog!, `${ctx.taskId} ${process.pid} ${ctx.attempt}\n`);
+    process.stdout.write(`started ${ctx.taskId}\n`);
+    process.kill(process.pid, 'SIGKILL');
   }
 
   @Task('proc.work', { maxRetries: 0 })

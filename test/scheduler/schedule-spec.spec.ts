@@ -36,6 +36,7 @@ describe('schedule options', () => {
     [{ every: 0 }, 'Reports.nightly: every 0 must be a whole number of ms > 0'],
     [{ every: -5 }, 'Reports.nightly: every -5 must be'],
     [{ every: '10 parsecs' }, 'Reports.nightly: every "10 parsecs" must be'],
+    [{ every: 4e12 }, 'Reports.nightly: every 4000000000000 must be at most 3155760000000 ms (100 years)'],
     [{ cron: '* * * * *', every: 1000 }, 'Reports.nightly: give exactly one of cron, every or at, not cron ("* * * * *") and every (1000)'],
     [{}, 'Reports.nightly: give exactly one of cron, every or at'],
     [{ at: 'someday' }, 'Reports.nightly: at "someday" is not a valid date'],

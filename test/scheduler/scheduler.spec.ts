@@ -10,6 +10,8 @@ import { nextEvents } from '../support/events.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 import { describeOnEveryBackend } from '../support/backends.js';
 import { eventually } from '../support/eventually.js';
+import { NO_LAPSE_LIMIT, reserveRequest } from '../../lib/testing/fixtures.js';
+import { WRITE_NOTHING } from '../../lib/storage/task-queue.store.js';
 
 const calls: Array<{ schedule: string; payload: unknown }> = [];
 
@@ -145,6 +147,48 @@ describeOnEveryBackend('OmniQScheduler', (backend) => {
     expect(new Set(fireTimes).size).toBe(10);
     expect(fireTimes.slice(1).map((at, i) => at - fireTimes[i]!)).toEqual(Array(9).fill(40));
     expect((await instances[0]!.omniq.getSchedule('ticker'))?.status).toBe('expired');
+  });
+
+  it('with overlap: false, skips fires while the previous tick is live, and supersedes one whose lease lapsed', async () => {
+    const every = 50;
+    const shared = await backend.shared();
+    const store = shared.engine.tasks;
+    const t = await boot({ ...shared.options, worker: { enabled: false }, maintenance: { enabled: false }, scheduler: { pollIntervalMs: 10 } }, [ScheduledTasks]);
+    await t.omniq.createSchedule('solo', { task: 'cleanup', every, overlap: false });
+    const lastTask = async (): Promise<string | undefined> => (await t.omniq.getSchedule('solo'))?.lastTaskId;
+    const newTick = (than?: string): Promise<string> => eventually(async () => {
+      const id = await lastTask();
+      return id !== than && id;
+    }, 10_000, 'the schedule to fire a new tick');
+    /** Lets the schedule pass over several fires, then checks none of them replaced `id`. */
+    const skipsPast = async (id: string): Promise<void> => {
+      const until = Date.now() + 4 * every;
+      await eventually(async () => ((await t.omniq.getSchedule('solo'))?.nextRunAt?.getTime() ?? 0) > until, 10_000, 'the schedule to pass over 4 fires');
+      expect(await lastTask()).toBe(id);
+    };
+    /** Reserves the waiting ticks as a worker that then dies would; returns the first one's lease token. */
+    const reserveTicks = async (): Promise<string> => (await store.reserve(reserveRequest({ workerId: 'gone', leaseMs: 60_000, names: ['cleanup'] })))[0]!.leaseToken!;
+    const reclaimAll = () => store.reclaimLapsed(new Date(Date.now() + 120_000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
+
+    const first = await newTick();
+    await skipsPast(first); // pending
+    const token = await reserveTicks();
+    await skipsPast(first); // running under a live lease
+    await store.extendLeases([{ id: first, token }], 1);
+    const second = await newTick(first); // its lease lapsed: superseded
+    expect(await t.omniq.getTask(first)).toMatchObject({ status: 'running', cancelRequestedAt: expect.any(Date) });
+
+    await reserveTicks();
+    await reclaimAll();
+    const reclaimed = await t.omniq.getTask(second);
+    expect(reclaimed?.status).toBe('pending');
+    expect(reclaimed?.cancelRequestedAt).toBeUndefined();
+    await skipsPast(second); // waiting to run again after its worker died: it will run, a new tick would overlap it
+    await reserveTicks();
+    expect(await t.omniq.cancel(second)).toBe(true);
+    await reclaimAll();
+    expect(await t.omniq.getTask(second)).toMatchObject({ status: 'pending', cancelRequestedAt: expect.any(Date) });
+    await newTick(second); // waiting with a cancel request: it never runs, so it does not block
   });
 
   it.each([

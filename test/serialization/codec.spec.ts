@@ -1,4 +1,4 @@
-import { JsonCodec, PARENT_RESULT, type Codec } from '../../lib/serialization/index.js';
+import { JsonCodec, MAX_NESTING_DEPTH, PARENT_RESULT, type Codec } from '../../lib/serialization/index.js';
 import { PayloadDecodingError, PayloadEncodingError } from '../../lib/errors/codec.errors.js';
 
 const codec: Codec = new JsonCodec();
@@ -399,6 +399,65 @@ describe('JsonCodec decode errors', () => {
     });
     expect(codec.decode({ format: 'omniq-json/1', data })).toEqual({ code: 'globalThis.hacked = true', $omniq: 'eval' });
     expect(g.hacked).toBeUndefined();
+  });
+});
+
+/** `levels` containers nested in one another: objects under `a`, or arrays, Maps and Sets in turn. */
+function nested(levels: number, kind: 'objects' | 'mixed' = 'objects'): unknown {
+  let value: unknown = 'leaf';
+  for (let level = levels; level >= 1; level--) {
+    if (kind === 'objects') value = { a: value };
+    else value = level % 3 === 0 ? [value] : level % 3 === 1 ? new Map([['k', value]]) : new Set([value]);
+  }
+  return value;
+}
+
+describe('JsonCodec nesting limit', () => {
+  it(`round-trips values nested ${MAX_NESTING_DEPTH} levels deep, tagged leaves included`, () => {
+    expect(roundTrip(nested(MAX_NESTING_DEPTH))).toEqual(nested(MAX_NESTING_DEPTH));
+    expect(roundTrip(nested(MAX_NESTING_DEPTH, 'mixed'))).toEqual(nested(MAX_NESTING_DEPTH, 'mixed'));
+    let innermost: unknown = [undefined, NaN, 1n, new Date(0)];
+    for (let level = 1; level < MAX_NESTING_DEPTH; level++) innermost = [innermost];
+    expect(roundTrip(innermost)).toEqual(innermost);
+  });
+
+  it.each([MAX_NESTING_DEPTH + 1, 2_500, 100_000])('rejects %i levels with the depth in the message and a short path', (levels) => {
+    const error = encodingError(nested(levels), 'result');
+    expect(error.fault).toEqual({ kind: 'too-deep', limit: MAX_NESTING_DEPTH });
+    expect(error.message).toContain(`nested more than ${MAX_NESTING_DEPTH} levels deep`);
+    expect(error.path).toBe(`result${'.a'.repeat(8)}…(${MAX_NESTING_DEPTH - 16} levels)…${'.a'.repeat(8)}`);
+  });
+
+  it('counts arrays, Maps and Sets as levels', () => {
+    expect(encodingError(nested(MAX_NESTING_DEPTH + 1, 'mixed')).fault.kind).toBe('too-deep');
+  });
+
+  it('reports a cycle as circular, not as too deep', () => {
+    const ring: Record<string, unknown> = {};
+    let node = ring;
+    for (let i = 1; i < 10; i++) node = (node.next = {}) as Record<string, unknown>;
+    node.next = ring;
+    expect(encodingError(ring).fault.kind).toBe('circular');
+  });
+
+  it('cuts long keys in a path', () => {
+    const key = 'k'.repeat(10_000);
+    expect(encodingError({ [key]: () => 1 }).path).toBe(`payload["${'k'.repeat(40)}"…]`);
+    expect(encodingError(new Map([[key, Symbol()]])).path).toBe(`payload.get("${'k'.repeat(40)}"…)`);
+  });
+
+  it.each([
+    ['arrays', (n: number) => '['.repeat(n) + ']'.repeat(n)],
+    ['objects', (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n)],
+    ['Sets', (n: number) => '{"$omniq":"Set","v":['.repeat(n) + ']}'.repeat(n)],
+    ['escaped objects', (n: number) => '{"$omniq":"Object","v":{"a":'.repeat(n) + '1' + '}}'.repeat(n)],
+  ])('decodes stored %s up to the limit and rejects deeper ones, however deep', (_kind, text) => {
+    expect(() => codec.decode({ format: 'omniq-json/1', data: text(MAX_NESTING_DEPTH) })).not.toThrow();
+    for (const levels of [MAX_NESTING_DEPTH + 1, 100_000]) {
+      expect(decodingError('omniq-json/1', text(levels), 'result').message).toMatch(
+        new RegExp(`^cannot decode stored result: nested more than ${MAX_NESTING_DEPTH} levels deep`),
+      );
+    }
   });
 });
 

@@ -203,13 +203,20 @@ describeOnEveryBackend('OmniQService', (backend) => {
       await expect(t.omniq.getEvents(query as never)).rejects.toThrow(message);
     });
 
-    it('purgeHistory deletes ended tasks and events before a cutoff, never waiting tasks', async () => {
+    it('purgeHistory deletes ended tasks, their results and events before a cutoff, never waiting tasks', async () => {
       const ended = await t.omniq.enqueue('echo', 1);
       await t.omniq.cancel(ended);
+      const done = await t.omniq.enqueue('echo', 3);
+      await t.omniq.cancel(done);
       const waiting = await t.omniq.enqueue('echo', 2, { delayMs: 60_000 });
       await expect(t.omniq.purgeHistory(new Date('nope'))).rejects.toThrow('purgeHistory(): option before = Invalid Date is invalid; expected a valid Date');
-      expect(await t.omniq.purgeHistory(new Date(Date.now() + 1_000))).toEqual({ tasks: 1, events: 3 });
+      expect(await t.omniq.purgeHistory(new Date(0))).toEqual({ tasks: 0, results: 0, events: 0 });
+      expect(await t.omniq.getResult(done)).toMatchObject({ status: 'cancelled' });
+
+      expect(await t.omniq.purgeHistory(new Date(Date.now() + 1_000))).toEqual({ tasks: 2, results: 2, events: 5 });
       expect(await t.omniq.getTask(ended)).toBeUndefined();
+      expect(await t.omniq.getResult(ended)).toBeUndefined();
+      expect(await t.omniq.getResult(done)).toBeUndefined();
       expect(await t.omniq.getTask(waiting)).toMatchObject({ status: 'scheduled' });
       expect(await t.omniq.getEvents({ taskId: ended })).toEqual([]);
       // Events go by age alone, the waiting task's `enqueued` included.

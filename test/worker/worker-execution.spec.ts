@@ -181,12 +181,14 @@ describeOnEveryBackend('OmniQWorker execution', (backend) => {
     ]);
   });
 
-  it('times out a handler that ignores its signal and frees the slot', async () => {
-    t = await createTestApp({ backend: backend.url(), worker: { concurrency: 1 } }, [WorkerTasks]);
+  it('times out a handler that ignores its signal; the task fails while the handler runs on in its slot', async () => {
+    t = await createTestApp({ backend: backend.url(), worker: { concurrency: 2 } }, [WorkerTasks]);
     const stuck = await t.omniq.enqueue('stubborn', {});
     const next = await t.omniq.enqueue('sync-sum', [2, 2]);
     expect(await t.omniq.waitForResult(stuck)).toMatchObject({ status: 'timeout', error: { name: 'TaskTimeoutError' } });
     expect((await t.omniq.waitForResult(next)).value).toBe(4);
+    await t.worker.settled(stuck);
+    expect(t.worker.overrunning).toBe(1);
     await t.worker.close();
     expect((await t.omniq.getTask(stuck))?.status).toBe('failed');
     expect((await t.omniq.getEvents({ taskId: stuck })).map((e) => e.type)).toEqual(['enqueued', 'started', 'timeout', 'failed']);

@@ -135,7 +135,7 @@ describeOnEveryBackend('OmniQWorker lifecycle', (backend) => {
     const capture = (level: string) => (message: unknown, context?: unknown) => void lines.push(`${level} [${String(context)}] ${String(message)}`);
     const logger: LoggerService = { log: capture('log'), error: capture('error'), warn: capture('warn'), debug: capture('debug'), verbose: capture('verbose') };
     const moduleRef = await Test.createTestingModule({
-      imports: [OmniQModule.forRoot({ backend: backend.url(), worker: { id: 'w-log' } })],
+      imports: [OmniQModule.forRoot({ backend: backend.url(), worker: { id: 'w-log' }, logging: { level: 'debug' } })],
       providers: [LifecycleTasks],
     }).compile();
     moduleRef.useLogger(logger);

@@ -14,16 +14,66 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomUUID()}.tmp`);
 }
 
-/** Replaces `path` with `data` in one step: readers see the old or the new content, never a mix. */
+/** How old a temp file must be before a sweep deletes it: a live writer renames or links its own within milliseconds. */
+export const TEMP_STALE_MS = 10 * 60_000;
+const TEMP_NAME = /^\..+\.tmp$/;
+
+/**
+ * Replaces `path` with `data` in one step: readers see the old or the new content, never a mix.
+ * A failure names `path` (a full disk's ENOSPC comes from a write that names no file).
+ */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   const temp = tempPathFor(path);
   try {
     await writeFile(temp, data);
     await rename(temp, path);
   } catch (error) {
-    await unlinkQuietly(temp);
-    throw error;
+    await removeAfterFailure(temp);
+    throw namingPath(error, path);
   }
+}
+
+/**
+ * Deletes the temp files in `dirs` older than TEMP_STALE_MS: left by writers killed between
+ * writing one and renaming or linking it. Returns how many.
+ */
+export async function sweepStaleTemps(dirs: readonly string[]): Promise<number> {
+  let swept = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) continue;
+      throw error;
+    }
+    for (const name of names) {
+      if (TEMP_NAME.test(name) && (await isOlderThan(join(dir, name), TEMP_STALE_MS)) && (await unlinkQuietly(join(dir, name)))) swept += 1;
+    }
+  }
+  return swept;
+}
+
+/**
+ * Removes a temp file after a failed write. Its own failure (a read-only disk refuses the unlink
+ * too) must not replace the write's error, the one that says what went wrong: the file is then
+ * left for a sweep.
+ */
+export async function removeAfterFailure(temp: string): Promise<void> {
+  try {
+    await unlink(temp);
+  } catch {
+    // See above: the caller throws the write's error.
+  }
+}
+
+/** The system error with the file it was about in its message, when it did not name one. */
+function namingPath(error: unknown, path: string): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (typeof errno?.code !== 'string' || typeof errno.message !== 'string' || errno.message.includes(path)) return error;
+  errno.message = `${errno.message} (writing ${path})`;
+  errno.path ??= path;
+  return errno;
 }
 
 /**
@@ -34,6 +84,7 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
  */
 export async function createFileAtomic(path: string, data: string, prepare?: (staged: string) => Promise<void>): Promise<boolean> {
   const staged = tempPathFor(path);
+  let failure: unknown;
   try {
     await writeFile(staged, data);
     await prepare?.(staged);
@@ -41,9 +92,11 @@ export async function createFileAtomic(path: string, data: string, prepare?: (st
     return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
-    throw error;
+    failure = namingPath(error, path);
+    throw failure;
   } finally {
-    await unlinkQuietly(staged);
+    if (failure === undefined) await unlinkQuietly(staged);
+    else await removeAfterFailure(staged);
   }
 }
 

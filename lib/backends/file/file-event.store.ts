@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, open, rename, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, open, rename, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
@@ -9,12 +9,19 @@ import { SortedEventLog } from '../shared/sorted-event-log.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { createFileAtomic, isErrno, tempPathFor, unlinkQuietly } from './atomic-write.js';
 import { DirectoryMutex } from './directory-mutex.js';
+import { asWriteError } from './file-store.errors.js';
 import type { OutboxView } from './outbox-view.js';
 import { reviveDates } from './task-codec.js';
 
 const LOG_FORMAT = 'omniq.events/1';
-/** The lock is held for milliseconds (a purge rewrites the log before taking it). */
+/**
+ * The lock is held for milliseconds (a purge rewrites the log before taking it, and a big batch is
+ * appended in slices, the lock taken for each): a holder that died is detected at once on this
+ * host (see DirectoryMutex), and only a holder on another host is waited out this long.
+ */
 const LOCK_STALE_MS = 5_000;
+/** The most bytes one append writes under the lock: other processes' appends wait at most about that long. */
+const APPEND_SLICE_BYTES = 1 << 20;
 const NEWLINE = 0x0a;
 /** The event store's default query limit (see EventQuery). */
 const DEFAULT_QUERY_LIMIT = 1000;
@@ -28,6 +35,24 @@ function parseEvent(line: string): TaskEvent {
   reviveDates(event, ['timestamp']);
   if (!(event.timestamp instanceof Date)) throw new Error('the event has no timestamp');
   return event as unknown as TaskEvent;
+}
+
+/** Lines grouped into appends of about APPEND_SLICE_BYTES (one line may exceed it alone). */
+function slices(lines: readonly string[]): string[] {
+  const grouped: string[] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    if (bytes > 0 && bytes + line.length > APPEND_SLICE_BYTES) {
+      grouped.push(current.join(''));
+      current = [];
+      bytes = 0;
+    }
+    current.push(line);
+    bytes += line.length;
+  }
+  if (current.length > 0) grouped.push(current.join(''));
+  return grouped;
 }
 
 /** A copy through JSON, as stored (structuredClone would make Dates of another realm under jest). */
@@ -109,10 +134,19 @@ export class FileEventStore implements EventStore {
     return new FileEventStore(root, outbox, logger);
   }
 
+  /**
+   * Appends in slices of about APPEND_SLICE_BYTES, each under the lock, so a huge batch never
+   * holds it long. A slice that fails (a full disk) is cut off again; the slices before it stay,
+   * and a retry of the batch appends them again harmlessly (readers keep an event id once).
+   */
   async append(events: readonly TaskEvent[]): Promise<void> {
     this.lifecycle.assertOpen('append');
     if (events.length === 0) return;
-    const lines = eventLines(events);
+    for (const slice of slices(events.map((event) => `${JSON.stringify(event)}\n`))) await this.appendLines(slice);
+    for (const event of events) this.appended.next(copyEvent(event));
+  }
+
+  private async appendLines(lines: string): Promise<void> {
     await this.mutex.run(async (assertHeld) => {
       // Once created, the log is only ever replaced (by a purge, with a header), never removed.
       if (!this.logCreated) {
@@ -120,17 +154,35 @@ export class FileEventStore implements EventStore {
         this.logCreated = true;
       }
       assertHeld();
-      const { size } = await stat(this.path);
+      const size = await this.endLine();
       try {
         await appendFile(this.path, lines);
       } catch (error) {
-        // A batch is all or nothing: lines written before the failure (a full disk) are cut off
-        // again, or the caller's retry of the batch would store them twice.
+        // Lines written before the failure (a full disk) are cut off again: a torn line must not
+        // swallow the next append's first event.
         await truncate(this.path, size).catch(() => undefined);
-        throw error;
+        throw asWriteError(error, this.path, 'appending events');
       }
     });
-    for (const event of events) this.appended.next(copyEvent(event));
+  }
+
+  /**
+   * Ends a torn last line (a process killed mid-append) with a newline, so the next event starts a
+   * line of its own; readers skip the torn one as damaged. Returns the log's size after that.
+   */
+  private async endLine(): Promise<number> {
+    const handle = await open(this.path, 'r+');
+    try {
+      const { size } = await handle.stat();
+      if (size === 0) return 0;
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] === NEWLINE) return size;
+      await handle.write('\n', size);
+      return size + 1;
+    } finally {
+      await handle.close();
+    }
   }
 
   async query(query: EventQuery = {}): Promise<TaskEvent[]> {

@@ -97,22 +97,33 @@ export class FileResultStore implements ResultStore {
 
   async purgeExpired(now: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
     this.lifecycle.assertOpen('purgeExpired');
+    return this.purgeWhere((result) => isExpired(result, now.getTime()), limit);
+  }
+
+  async purgeCompletedBefore(before: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    this.lifecycle.assertOpen('purgeCompletedBefore');
+    // A damaged result without a completion time is kept: nothing says it is old.
+    return this.purgeWhere((result) => result.completedAt instanceof Date && result.completedAt.getTime() < before.getTime(), limit);
+  }
+
+  async close(): Promise<void> {
+    if (this.lifecycle.close()) this.notifier.release();
+  }
+
+  /** Deletes up to `limit` results that `doomed` picks; returns how many. */
+  private async purgeWhere(doomed: (result: ResultRecord) => boolean, limit: number): Promise<number> {
     const names = (await listNames(this.resultsDir)).filter((name) => name.endsWith('.json'));
     let purged = 0;
-    // Every file is read to learn its expiry: a result keeps no index (results are few next to tasks).
+    // Every file is read to learn its dates: a result keeps no index (results are few next to tasks).
     for (let next = 0; purged < limit && next < names.length; ) {
       const batch = names.slice(next, next + Math.min(limit - purged, IO_CONCURRENCY));
       next += batch.length;
       await mapLimit(batch, IO_CONCURRENCY, async (name) => {
         const result = await this.readQuietly(join(this.resultsDir, name));
-        if (result !== undefined && isExpired(result, now.getTime()) && (await this.remove(result.taskId, result))) purged += 1;
+        if (result !== undefined && doomed(result) && (await this.remove(result.taskId, result))) purged += 1;
       });
     }
     return purged;
-  }
-
-  async close(): Promise<void> {
-    if (this.lifecycle.close()) this.notifier.release();
   }
 
   private pathOf(taskId: string): string {

@@ -28,7 +28,9 @@
  * idempotency keys live in `keys/` (see IdempotencyKeys), schedules in `schedules/` (see
  * FileScheduleStore), paused queues and leader leases in `control/`.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { TaskEvent } from '../../models/event.model.js';
 import type { NewTask, TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
 import type {
   CancelOutcome,
@@ -36,6 +38,7 @@ import type {
   LeaseRef,
   Page,
   QueueStatusCount,
+  ReclaimReport,
   RequeueOutcome,
   ReserveRequest,
   SettleReport,
@@ -47,6 +50,8 @@ import type {
 } from '../../storage/task-queue.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { IO_CONCURRENCY, mapLimit, mapLimitByKey } from './concurrency.js';
+import { sweepStaleTemps, TEMP_STALE_MS } from './atomic-write.js';
+import { BatchJournals } from './batch-journals.js';
 import { ControlFiles } from './control-files.js';
 import { FileCoordination } from './file-coordination.js';
 import type { FileEventStore } from './file-event.store.js';
@@ -56,16 +61,35 @@ import { FileScheduleStore } from './file-schedule.store.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
 import { Outbox } from './outbox.js';
 import { QueuePauses } from './queue-pauses.js';
-import { cloneTask, type TaskBody } from './task-codec.js';
+import { cloneTask, type TaskBody, type TaskVersion } from './task-codec.js';
 import { TaskDependents } from './task-dependents.js';
 import { TaskInserter } from './task-enqueue.js';
 import { TaskEnds } from './task-ends.js';
 import { TaskFiles } from './task-files.js';
 import { TaskMaintenance } from './task-maintenance.js';
 import { countTasks, getTasks, listTasks, selectTasks } from './task-queries.js';
-import { copyDate, ENDED_BADLY, isReservable, leased, parentDone, parentDooms, reserveOrder } from './task-transitions.js';
+import { copyDate, ENDED_BADLY, isReservable, isSetAside, leased, parentDone, parentDooms, reserveOrder, setAside } from './task-transitions.js';
 import { CLAIM_STALE_MS } from './versioned-files.js';
 import type { BackendLogger } from '../shared/backend-logger.js';
+
+/**
+ * The `enqueued` event of a task recovery stored. Its id is derived from the task's, so a
+ * recovery repeated after a crash appends it again harmlessly (the event log keeps an id once).
+ */
+function recoveredEnqueue(task: TaskRecord, now: Date): TaskEvent {
+  const hash = createHash('sha256').update(`omniq.recovered-enqueue:${task.id}`).digest('hex');
+  const id = `${hash.slice(0, 8)}-${hash.slice(8, 12)}-4${hash.slice(13, 16)}-a${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
+  return {
+    id,
+    type: 'enqueued',
+    timestamp: now,
+    taskId: task.id,
+    taskName: task.name,
+    queue: task.queue,
+    scheduleId: task.scheduleId,
+    message: 'Stored by recovery: the process enqueueing it was killed before its enqueue returned',
+  };
+}
 
 /** A parent's status for reserve: undefined while live, 'gone' once purged. */
 type ParentStatus = TaskStatus | 'gone' | undefined;
@@ -100,16 +124,24 @@ export class FileTaskQueueStore implements TaskQueueStore {
   private readonly ends: TaskEnds;
   private readonly pauses: QueuePauses;
 
+  private readonly events: FileEventStore;
+  /** The folders where writers stage temp files (see sweepStaleTemps), and when this store last swept them. */
+  private readonly tempDirs: string[];
+  private sweptAt = 0;
+
   private constructor(
     root: string,
     private readonly files: TaskFiles,
     keys: IdempotencyKeys,
     dependents: TaskDependents,
     control: ControlFiles,
+    journals: BatchJournals,
     parts: FileQueueParts,
   ) {
     this.notifier = parts.notifier.acquire();
     this.colocated = { results: parts.results, events: parts.events };
+    this.events = parts.events;
+    this.tempDirs = ['', 'tasks', 'keys', 'control', 'schedules', 'results', 'notify', 'batches'].map((dir) => join(root, dir));
     this.pauses = new QueuePauses(control);
     this.coordination = new FileCoordination(control, (operation) => this.lifecycle.assertOpen(operation));
     this.schedules = new FileScheduleStore(root, {
@@ -120,17 +152,28 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const wake = (queues: Iterable<string>): Promise<void> => this.wake(queues);
     const logger = parts.log('OmniQFileTaskQueue');
     this.outbox = new Outbox({ files, dependents, enqueue: (tasks) => this.store(tasks), results: parts.results, events: parts.events, wake, logger });
-    this.inserter = new TaskInserter(files, keys, dependents);
+    this.inserter = new TaskInserter(files, keys, dependents, journals);
     this.maintenance = new TaskMaintenance({ files, keys, dependents, outbox: this.outbox, wake });
     this.ends = new TaskEnds({ files, outbox: this.outbox, inserter: this.inserter, wake, notify: (channel, messages) => this.notifier.notify(channel, messages) });
   }
 
-  /** Opens (creating if needed) the task queue and schedules kept in `root`, the project's folder. */
+  /**
+   * Opens (creating if needed) the task queue and schedules kept in `root`, the project's folder,
+   * and finishes the enqueues that processes killed mid-batch left (see BatchJournals): their
+   * `enqueued` events go to this engine's event log, the one a core using this engine reads.
+   */
   static async open(root: string, parts: FileQueueParts): Promise<FileTaskQueueStore> {
     await FileScheduleStore.prepare(root);
     const files = parts.files;
-    const [keys, dependents, control] = await Promise.all([IdempotencyKeys.open(root), TaskDependents.open(root, files), ControlFiles.open(root)]);
-    return new FileTaskQueueStore(root, files, keys, dependents, control, parts);
+    const [keys, dependents, control, journals] = await Promise.all([
+      IdempotencyKeys.open(root),
+      TaskDependents.open(root, files),
+      ControlFiles.open(root),
+      BatchJournals.open(root, parts.log('OmniQFileTaskQueue')),
+    ]);
+    const store = new FileTaskQueueStore(root, files, keys, dependents, control, journals, parts);
+    await store.recoverBatches(true);
+    return store;
   }
 
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
@@ -140,11 +183,26 @@ export class FileTaskQueueStore implements TaskQueueStore {
 
   /** Enqueue's work; the outbox stores callback tasks through it. */
   private async store(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
-    const { outcomes, created } = await this.inserter.insert(tasks);
+    return this.inserter.insert(tasks, (created) => this.stored(created));
+  }
+
+  /** After a chunk of new tasks landed: the cascade repair (see TaskEnds.cancelDoomed), and workers woken for the due ones. */
+  private async stored(created: readonly TaskRecord[]): Promise<void> {
     await this.ends.cancelDoomed(created);
     const nowMs = Date.now();
     await this.wake(created.filter((task) => task.runAt.getTime() <= nowMs).map((task) => task.queue));
-    return outcomes;
+  }
+
+  /**
+   * Rolls the batches of processes killed mid-enqueue forward (or back, see TaskInserter.recover).
+   * The caller never heard of the tasks this stores, nor recorded their `enqueued` events: with
+   * `events`, they are written here.
+   */
+  private async recoverBatches(events: boolean): Promise<void> {
+    const created = await this.inserter.recover();
+    if (created.length === 0) return;
+    await this.stored(created);
+    if (events) await this.events.append(created.map((task) => recoveredEnqueue(task, new Date())));
   }
 
   async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
@@ -160,7 +218,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
       queueRank.has(task.queue) && (names === undefined || names.has(task.name)) && isReservable(task, nowMs);
 
     await this.files.index.refreshLive();
-    const candidates = this.files.index.versions().filter((version) => wanted(version.body));
+    const versions = this.files.index.versions();
+    await this.setAside(versions.filter((version) => isSetAside(version.body.task)), now);
+    const candidates = versions.filter((version) => wanted(version.body));
     candidates.sort((a, b) => reserveOrder(a, b, queueRank));
 
     const leaseExpiresAt = new Date(nowMs + request.leaseMs);
@@ -170,6 +230,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const parents = new Map<string, ParentStatus>();
     const dooming = new Set<string>();
     const reserved: { rank: number; task: TaskRecord }[] = [];
+    const maxLapsed = request.maxLapsed ?? Number.POSITIVE_INFINITY;
+    /** Tasks that lapsed before, claimed or being claimed by this call. */
+    let lapsedTaken = 0;
     let next = 0;
     while (reserved.length < request.limit && next < candidates.length) {
       // Claim as many as are still needed at once, up to IO_CONCURRENCY (a claim kept waiting
@@ -179,17 +242,35 @@ export class FileTaskQueueStore implements TaskQueueStore {
       while (batch.length < Math.min(request.limit - reserved.length, IO_CONCURRENCY) && next < candidates.length) {
         const rank = next++;
         const task = candidates[rank]!.body.task;
+        if (task.lapses > 0 && lapsedTaken >= maxLapsed) continue;
         if (this.reserving.has(task.id) || !(await this.dependenciesMet(task, parents, dooming)) || this.reserving.has(task.id)) continue;
         this.reserving.add(task.id);
+        if (task.lapses > 0) lapsedTaken += 1;
         batch.push(rank);
       }
       const won = await Promise.all(
         batch.map((rank) => this.files.claim(candidates[rank]!, lease).finally(() => this.reserving.delete(candidates[rank]!.body.task.id))),
       );
-      won.forEach((version, i) => version && reserved.push({ rank: batch[i]!, task: cloneTask(version.body.task) }));
+      won.forEach((version, i) => {
+        if (version) reserved.push({ rank: batch[i]!, task: cloneTask(version.body.task) });
+        else if (candidates[batch[i]!]!.body.task.lapses > 0) lapsedTaken -= 1;
+      });
     }
     await this.ends.cancelDependentsOf([...dooming], CLAIM_STALE_MS);
     return reserved.sort((a, b) => a.rank - b.rank).map(({ task }) => task);
+  }
+
+  /**
+   * Ends damaged records failed, never run (see TaskQueueStore.reserve); the process whose write
+   * lands logs it. Their dependents are left waiting: the damage may have hit `dependsOn` itself,
+   * and a repaired and requeued task frees them.
+   */
+  private async setAside(damaged: readonly TaskVersion[], now: Date): Promise<void> {
+    if (damaged.length === 0) return;
+    const landed = await this.files.claimUpTo(damaged, damaged.length, (body) =>
+      isSetAside(body.task) ? { ...body, task: setAside(body.task, now), endScope: undefined } : undefined,
+    );
+    for (const { body } of landed) this.files.reportSetAside(body.task);
   }
 
   async settle(settlements: readonly Settlement[], scope: WriteScope): Promise<SettleReport[]> {
@@ -264,7 +345,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     this.lifecycle.assertOpen('get');
-    return (await this.files.read(id))?.body.task;
+    return (await this.files.readOrReport(id))?.body.task;
   }
 
   async getMany(ids: readonly string[]): Promise<(TaskRecord | undefined)[]> {
@@ -304,9 +385,9 @@ export class FileTaskQueueStore implements TaskQueueStore {
     return [...(await this.pauses.paused())].sort();
   }
 
-  async reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+  async reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): Promise<ReclaimReport> {
     this.lifecycle.assertOpen('reclaimLapsed');
-    return this.maintenance.reclaimLapsed(now, limit, scope);
+    return this.maintenance.reclaimLapsed(now, limit, scope, maxLapses);
   }
 
   async promoteDue(now: Date, limit: number): Promise<number> {
@@ -331,6 +412,12 @@ export class FileTaskQueueStore implements TaskQueueStore {
 
   async recoverPending(now: Date, scope: WriteScope): Promise<TaskRecord[]> {
     this.lifecycle.assertOpen('recoverPending');
+    await this.recoverBatches(scope.events);
+    // Temp files get stale only after TEMP_STALE_MS: a sweep now and then finds them all.
+    if (Date.now() - this.sweptAt >= TEMP_STALE_MS / 10) {
+      this.sweptAt = Date.now();
+      await sweepStaleTemps(this.tempDirs);
+    }
     return this.outbox.recover(now, scope);
   }
 

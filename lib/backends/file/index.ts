@@ -5,4 +5,4 @@ export { FileResultStore } from './file-result.store.js';
 export { FileEventStore } from './file-event.store.js';
 export { FileNotifier } from './file-notifier.js';
 export { RECOVER_AFTER_MS } from './outbox.js';
-export { CorruptFileError, FileBackendConfigError } from './file-store.errors.js';
+export { CorruptFileError, FileBackendConfigError, FileWriteError } from './file-store.errors.js';

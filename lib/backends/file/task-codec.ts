@@ -81,24 +81,121 @@ export function reviveDates(record: Record<string, unknown>, fields: readonly st
   }
 }
 
+/**
+ * The body of a task file. A record whose fields are missing or of the wrong type still reads
+ * (see reviveTask); only a body with no task id at all is unreadable, and throws.
+ */
 export function reviveTaskBody(body: Record<string, unknown>): TaskBody {
-  if (typeof body.seq !== 'number') throw new Error('no enqueue sequence in the file');
-  const revived: TaskBody = { seq: body.seq, task: reviveTask(body.task) };
-  if (Array.isArray(body.pending) && body.pending.length > 0) revived.pending = body.pending.map(revivePending);
+  const damage: string[] = [];
+  const seq = typeof body.seq === 'number' ? body.seq : (damage.push('field seq (the enqueue order) is missing'), 0);
+  const revived: TaskBody = { seq, task: reviveTask(body.task, damage) };
+  if (Array.isArray(body.pending) && body.pending.length > 0) {
+    try {
+      revived.pending = body.pending.map(revivePending);
+    } catch (error) {
+      // Effects that cannot be read cannot be applied: the record says so instead.
+      damage.push(`field pending is unreadable (${(error as Error).message})`);
+    }
+  }
   if (isScope(body.endScope)) revived.endScope = body.endScope;
+  noteDamage(revived.task, damage);
   return revived;
 }
 
-function reviveTask(parsed: unknown): TaskRecord {
-  const task = parsed as Record<string, unknown> | null | undefined;
+type Fields = Record<string, unknown>;
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
+const isEncoded = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as Fields).format === 'string' && typeof (value as Fields).data === 'string';
+const isTaskError = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as Fields).name === 'string' && typeof (value as Fields).message === 'string';
+const isCallback = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as Fields).task === 'string' && ((value as Fields).args === undefined || isEncoded((value as Fields).args));
+
+/** What each field must hold, the value it reads as when it does not, and whether it may be absent. */
+const FIELD_RULES: ReadonlyArray<[field: string, valid: (value: unknown) => boolean, neutral: unknown, optional: boolean]> = [
+  ['name', (value) => typeof value === 'string', '', false],
+  ['queue', (value) => typeof value === 'string', '', false],
+  ['priority', Number.isFinite, 0, false],
+  ['payload', isEncoded, undefined, false],
+  ['maxRetries', Number.isFinite, 0, false],
+  ['retryDelayMs', Number.isFinite, 0, false],
+  ['retryBackoff', (value) => value === 'exponential' || value === 'fixed', 'fixed', false],
+  ['retryMaxDelayMs', Number.isFinite, 0, false],
+  ['storeResult', (value) => typeof value === 'boolean', false, false],
+  ['dependsOn', isStringArray, [], false],
+  ['tags', isStringArray, [], false],
+  ['attempts', Number.isFinite, 0, false],
+  ['onParentFailure', (value) => value === 'cancel' || value === 'run', 'cancel', false],
+  ['timeoutMs', Number.isFinite, undefined, true],
+  ['ttlMs', Number.isFinite, undefined, true],
+  ['resultTtlMs', Number.isFinite, undefined, true],
+  ['dedupeWindowMs', Number.isFinite, undefined, true],
+  ['onSuccess', isCallback, undefined, true],
+  ['onFailure', isCallback, undefined, true],
+  ['lastError', isTaskError, undefined, true],
+  ['description', (value) => typeof value === 'string', undefined, true],
+  ['scheduleId', (value) => typeof value === 'string', undefined, true],
+  ['key', (value) => typeof value === 'string', undefined, true],
+  ['cancelledBy', (value) => typeof value === 'string', undefined, true],
+  ['workerId', (value) => typeof value === 'string', undefined, true],
+  ['leaseToken', (value) => typeof value === 'string', undefined, true],
+  ['damaged', (value) => typeof value === 'string', undefined, true],
+];
+const REQUIRED_DATES = new Set(['createdAt', 'runAt', 'updatedAt']);
+const EPOCH = 0;
+
+/**
+ * The task record of a file. A field that is missing or holds the wrong type reads at a neutral
+ * value (empty, zero, the epoch, undefined) and is named in `damaged`, so one bad record shows
+ * up flagged instead of failing every read (reserve sets it aside). Throws only without an id.
+ */
+function reviveTask(parsed: unknown, damage: string[]): TaskRecord {
+  const task = parsed as Fields | null | undefined;
   if (typeof task !== 'object' || task === null) throw new Error('no task in the file');
-  if (typeof task.id !== 'string' || typeof task.queue !== 'string' || !STATUSES.has(task.status as string)) {
-    throw new Error('the task lacks an id, queue or valid status');
-  }
-  reviveDates(task, DATE_FIELDS);
-  // Files written before the policy existed meant the only rule there was: parents must succeed.
+  if (typeof task.id !== 'string') throw new Error('the task has no id');
+  // Files written before these fields existed meant what the defaults say.
   task.onParentFailure ??= 'cancel';
+  task.lapses ??= 0;
+  if (!Number.isFinite(task.lapses)) {
+    damage.push(describeBad('lapses', task.lapses));
+    task.lapses = 0;
+  }
+  if (!STATUSES.has(task.status as string)) {
+    damage.push(describeBad('status', task.status));
+    task.status = 'pending';
+  }
+  for (const [field, valid, neutral, optional] of FIELD_RULES) {
+    const value = task[field];
+    if ((optional && (value === undefined || value === null)) || valid(value)) continue;
+    damage.push(describeBad(field, value));
+    if (neutral === undefined) delete task[field];
+    else task[field] = Array.isArray(neutral) ? [] : neutral;
+  }
+  for (const field of DATE_FIELDS) {
+    try {
+      reviveDates(task, [field]);
+    } catch {
+      damage.push(describeBad(field, task[field]));
+      delete task[field];
+    }
+    if (task[field] === undefined && REQUIRED_DATES.has(field)) {
+      if (!damage.some((entry) => entry.startsWith(`field ${field} `))) damage.push(`field ${field} is missing`);
+      task[field] = new Date(EPOCH);
+    }
+  }
   return task as unknown as TaskRecord;
+}
+
+/** Flags the record with what was found wrong; one flagged before (set aside) keeps saying why. */
+function noteDamage(task: TaskRecord, damage: readonly string[]): void {
+  if (damage.length > 0 && task.damaged === undefined) task.damaged = damage.join('; ');
+}
+
+function describeBad(field: string, value: unknown): string {
+  if (value === undefined || value === null) return `field ${field} is missing`;
+  const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : Array.isArray(value) ? 'an array' : typeof value;
+  return `field ${field} holds ${shown}, not a valid value`;
 }
 
 const isScope = (value: unknown): value is WriteScope =>
@@ -123,5 +220,8 @@ function revivePending(parsed: unknown): PendingEffects {
  * returns. structuredClone would be faster, but under jest it makes Dates of another realm.
  */
 export function cloneTask(task: TaskRecord): TaskRecord {
-  return reviveTask(JSON.parse(JSON.stringify(task)));
+  const damage: string[] = [];
+  const copy = reviveTask(JSON.parse(JSON.stringify(task)), damage);
+  noteDamage(copy, damage);
+  return copy;
 }

@@ -169,7 +169,8 @@ export class TaskEnds {
     const versions = await mapLimit(parentIds, IO_CONCURRENCY, (id) => this.parts.files.readOrReport(id));
     const ended = versions.filter((version): version is TaskVersion => {
       const task = version?.body.task;
-      if (task === undefined || !ENDED_BADLY.has(task.status)) return false;
+      // A damaged task set aside does not cascade (see FileTaskQueueStore.setAside).
+      if (task === undefined || !ENDED_BADLY.has(task.status) || task.damaged !== undefined) return false;
       return minAgeMs === 0 || (task.completedAt?.getTime() ?? 0) <= nowMs - minAgeMs;
     });
     // Entries only in memory: the tasks they cancel each get their own, written with the cancel.

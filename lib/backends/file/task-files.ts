@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { TaskRecord } from '../../models/task.model.js';
 import { isErrno, isOlderThan, listNames, pathExists, unlinkQuietly } from './atomic-write.js';
 import { IO_CONCURRENCY } from './concurrency.js';
-import { CorruptFileError } from './file-store.errors.js';
+import { asWriteError, CorruptFileError } from './file-store.errors.js';
 import { holdsLease } from './task-transitions.js';
 import { fileKey, hasPending, isLive, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from './task-codec.js';
 import { listMarkers, TaskIndex } from './task-index.js';
@@ -20,6 +21,9 @@ import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } f
  * - `done/<key>~<gen>`: a marker per final task (success, failed, cancelled, expired).
  * - `pending/<key>~<gen>`: a marker per task whose file holds effects still to apply (an
  *   outbox, see Outbox), so recovery finds them without reading every task.
+ * - `damaged/`: task files that were no record at all (not JSON, no envelope), moved out of the
+ *   queue by the first reader that met one, kept for inspection. A record with a bad field is not
+ *   moved: it reads flagged (`damaged`) and reserve sets it aside.
  *
  * A marker is an empty file named with the generation its task was last written at. Listing
  * `live/` finds every task a reserve may want without opening final tasks, and the generation in
@@ -40,7 +44,10 @@ export class TaskFiles {
   private readonly liveDir: string;
   private readonly doneDir: string;
   private readonly pendingDir: string;
+  private readonly damagedDir: string;
   private readonly reportedCorrupt = new Set<string>();
+  /** The last holder write queued per task, settled either way (see mutateHeld). */
+  private readonly heldWrites = new Map<string, Promise<void>>();
 
   private constructor(
     root: string,
@@ -49,16 +56,17 @@ export class TaskFiles {
     this.liveDir = join(root, 'live');
     this.doneDir = join(root, 'done');
     this.pendingDir = join(root, 'pending');
+    this.damagedDir = join(root, 'damaged');
     this.records = new VersionedFiles<TaskBody>(join(root, 'tasks'), join(root, 'task-claims'), TASK_FORMAT, reviveTaskBody, {
       beforeCommit: (key, before, after) => this.beforeCommit(key, before, after),
       abandoned: (key, before, after) => this.abandoned(key, before, after),
       afterCommit: (key, before, after) => this.afterCommit(key, before, after),
     });
-    this.index = new TaskIndex(this.liveDir, this.doneDir, this.records, (path, error) => this.reportCorrupt(path, error));
+    this.index = new TaskIndex(this.liveDir, this.doneDir, (key) => this.readKey(key), (path, error) => this.reportCorrupt(path, error));
   }
 
   static async open(root: string, logger: LoggerService): Promise<TaskFiles> {
-    for (const dir of ['tasks', 'task-claims', 'live', 'done', 'pending']) await mkdir(join(root, dir), { recursive: true });
+    for (const dir of ['tasks', 'task-claims', 'live', 'done', 'pending', 'damaged']) await mkdir(join(root, dir), { recursive: true });
     return new TaskFiles(root, logger);
   }
 
@@ -70,7 +78,7 @@ export class TaskFiles {
     // file is being staged, and awaited before the task appears.
     const marker = writeFile(join(this.liveDir, `${key}~0`), '');
     marker.catch(() => undefined); // awaited below unless staging fails first
-    const created = await this.records.create(key, { seq, task }, () => marker);
+    const created = await this.writing(key, task.id, () => this.records.create(key, { seq, task }, () => marker));
     if (created === undefined) return false;
     this.index.note(key, created);
     return true;
@@ -80,7 +88,10 @@ export class TaskFiles {
     return pathExists(this.records.pathOf(fileKey(id)));
   }
 
-  /** The task's current version; throws CorruptFileError for a damaged file. */
+  /**
+   * The task's current version (flagged `damaged` when a field is unreadable); throws
+   * CorruptFileError for a record of another format.
+   */
   read(id: string): Promise<TaskVersion | undefined> {
     return this.readKey(fileKey(id));
   }
@@ -96,9 +107,15 @@ export class TaskFiles {
     }
   }
 
-  /** Like read, by the file key that marker and link names carry. */
-  readKey(key: string): Promise<TaskVersion | undefined> {
-    return this.records.read(key);
+  /** Like read, by the file key that marker and link names carry. A file that is no record at all is moved aside (see quarantine). */
+  async readKey(key: string): Promise<TaskVersion | undefined> {
+    try {
+      return await this.records.read(key);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError) || error.foreign) throw error;
+      await this.quarantine(key, error);
+      return undefined;
+    }
   }
 
   /**
@@ -107,11 +124,36 @@ export class TaskFiles {
    */
   async mutate(id: string, change: Change<TaskBody>, options: MutateOptions<TaskBody>): Promise<MutateOutcome<TaskBody>> {
     const key = fileKey(id);
-    return this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(key) });
+    try {
+      return await this.writing(key, id, () => this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(key) }));
+    } catch (error) {
+      if (!(error instanceof CorruptFileError) || error.foreign) throw error;
+      await this.quarantine(key, error);
+      return { kind: 'missing' };
+    }
   }
 
-  /** Changes a task only while `token` is its live lease; the written version, else undefined. */
+  /**
+   * Changes a task only while `token` is its live lease; the written version, else undefined.
+   * The holder's writes of one task (settle, heartbeat, progress) come from this process and run
+   * here one after another, in call order: racing, a heartbeat of a big task, quicker to compute
+   * than its settle, could land again and again while the settle's compare-and-swap kept failing.
+   */
   async mutateHeld(id: string, token: string, change: (body: TaskBody) => TaskBody): Promise<TaskVersion | undefined> {
+    const write = (this.heldWrites.get(id) ?? Promise.resolve()).then(() => this.writeHeld(id, token, change));
+    const done = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.heldWrites.set(id, done);
+    try {
+      return await write;
+    } finally {
+      if (this.heldWrites.get(id) === done) this.heldWrites.delete(id);
+    }
+  }
+
+  private async writeHeld(id: string, token: string, change: (body: TaskBody) => TaskBody): Promise<TaskVersion | undefined> {
     try {
       const outcome = await this.mutate(id, (body) => (holdsLease(body.task, token) ? change(body) : undefined), { onBusy: 'wait' });
       return outcome.kind === 'written' ? outcome.after : undefined;
@@ -129,7 +171,7 @@ export class TaskFiles {
    */
   async claim(version: TaskVersion, change: Change<TaskBody>): Promise<TaskVersion | undefined> {
     try {
-      const outcome = await this.records.mutate(fileKey(version.body.task.id), change, { onBusy: 'skip', known: version });
+      const outcome = await this.mutate(version.body.task.id, change, { onBusy: 'skip', known: version });
       return outcome.kind === 'written' ? outcome.after : undefined;
     } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
@@ -154,6 +196,45 @@ export class TaskFiles {
     if (this.reportedCorrupt.has(path)) return;
     this.reportedCorrupt.add(path);
     this.logger.error(`Skipping a damaged task file: ${error.message}`);
+  }
+
+  /** Logs, once per process, a damaged record that reserve set aside. */
+  reportSetAside(task: TaskRecord): void {
+    const path = this.records.pathOf(fileKey(task.id));
+    if (this.reportedCorrupt.has(path)) return;
+    this.reportedCorrupt.add(path);
+    this.logger.error(`Task ${task.id} (${path}) is damaged: ${task.damaged}; it was set aside (ended failed) and will not run`);
+  }
+
+  /**
+   * Moves a task file that is no record at all into `damaged/`: nothing can read it, and a
+   * rewrite would lose what a person may still recover from it. Every reader that meets it does
+   * this (writes are atomic renames, so no reader ever sees a file half-written); one of them
+   * moves it, logs it, and it is out of the queue for good.
+   */
+  private async quarantine(key: string, error: CorruptFileError): Promise<void> {
+    const aside = join(this.damagedDir, `${key}.${randomUUID()}.json`);
+    try {
+      await rename(error.path, aside);
+    } catch (moveError) {
+      if (isErrno(moveError, 'ENOENT')) return; // another reader moved it first
+      throw moveError;
+    }
+    this.logger.error(`${error.message}; moved it out of the queue to ${aside}`);
+  }
+
+  /** Runs a write of task `id`'s file, naming the file and the task when the disk refuses it. */
+  private async writing<T>(key: string, id: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      throw asWriteError(error, this.records.pathOf(key), `task ${id}`);
+    }
+  }
+
+  /** The path of the task's file. */
+  pathOf(id: string): string {
+    return this.records.pathOf(fileKey(id));
   }
 
   /** The tasks whose files may hold pending effects, by file key, with the generation their marker names. */

@@ -4,8 +4,8 @@ import type { TaskStatus } from '../../models/task.model.js';
 import { isErrno, isOlderThan, unlinkQuietly } from './atomic-write.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { fileKey, isLive, type TaskBody, type TaskVersion } from './task-codec.js';
-import { CLAIM_STALE_MS, type VersionedFiles } from './versioned-files.js';
+import { fileKey, isLive, type TaskVersion } from './task-codec.js';
+import { CLAIM_STALE_MS } from './versioned-files.js';
 
 /** What listing and counting need of a task, kept for final tasks instead of the whole record. */
 export interface TaskSummary {
@@ -77,7 +77,7 @@ export class TaskIndex {
   constructor(
     private readonly liveDir: string,
     private readonly doneDir: string,
-    private readonly records: VersionedFiles<TaskBody>,
+    private readonly readRecord: (key: string) => Promise<TaskVersion | undefined>,
     private readonly onCorrupt: (path: string, error: CorruptFileError) => void,
   ) {}
 
@@ -174,7 +174,8 @@ export class TaskIndex {
 
   private async loadDoneOne(key: string, markerGen: number): Promise<void> {
     const read = await this.read(key);
-    if (read === 'corrupt' || (read !== undefined && !isLive(read))) {
+    // A damaged record stays where its marker is: its status may be the neutral one it reads as.
+    if (read === 'corrupt' || (read !== undefined && (!isLive(read) || read.body.task.damaged !== undefined))) {
       this.done.set(key, { markerGen, value: read === 'corrupt' ? undefined : summarize(key, read) });
       return;
     }
@@ -186,14 +187,13 @@ export class TaskIndex {
 
   private async read(key: string): Promise<TaskVersion | undefined | 'corrupt'> {
     try {
-      return await this.records.read(key);
+      return await this.readRecord(key);
     } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
       this.onCorrupt(error.path, error);
       return 'corrupt';
     }
   }
-
 }
 
 /** The newest marker generation per task key in `dir`; older duplicates (left by crashes) are deleted. */

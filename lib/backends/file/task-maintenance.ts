@@ -1,6 +1,6 @@
 import type { TaskRecord, TaskStatus } from '../../models/task.model.js';
-import { leaseEvent } from '../../storage/outcomes.js';
-import type { WriteScope } from '../../storage/task-queue.store.js';
+import { leaseEvent, unrunOutcome } from '../../storage/outcomes.js';
+import type { ReclaimReport, WriteScope } from '../../storage/task-queue.store.js';
 import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import type { IdempotencyKeys } from './idempotency-keys.js';
 import { EntryLog, newReport, pendingEntry, unrunEntry } from './outbox-entries.js';
@@ -29,7 +29,11 @@ export interface MaintenanceParts {
 export class TaskMaintenance {
   constructor(private readonly parts: MaintenanceParts) {}
 
-  async reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+  /**
+   * A task whose last allowed lapse this is ends in the same write as a failure would: its end's
+   * event (after the `reclaimed` one), result and cascade go in its outbox entry.
+   */
+  async reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): Promise<ReclaimReport> {
     const at = copyDate(now);
     const nowMs = at.getTime();
     const lapsed = (await this.liveTasks()).filter(({ body }) => isLapsed(body.task, nowMs));
@@ -37,17 +41,25 @@ export class TaskMaintenance {
     const log = new EntryLog();
     const landed = await this.parts.files.claimUpTo(lapsed, limit, (body) => {
       if (!isLapsed(body.task, nowMs)) return undefined;
-      const task = reclaimed(body.task, at);
-      return scope.events ? log.append(body, task, pendingEntry(scope, { events: [leaseEvent(body.task, 'reclaimed', at)] })) : log.plain({ ...body, task });
+      const task = reclaimed(body.task, at, maxLapses);
+      const reclaimedEvent = scope.events ? [leaseEvent(body.task, 'reclaimed', at)] : [];
+      if (task.status === 'failed') {
+        const dead = unrunOutcome(task, at);
+        const events = scope.events ? [...reclaimedEvent, dead.event] : undefined;
+        const entry = pendingEntry(scope, { dependents: true, result: scope.results ? dead.result : undefined, events });
+        return log.append({ ...body, endScope: { ...scope } }, task, entry);
+      }
+      return scope.events ? log.append(body, task, pendingEntry(scope, { events: reclaimedEvent })) : log.plain({ ...body, task });
     });
-    await this.parts.outbox.drain(log.items(landed, newReport));
-    await this.parts.wake(landed.map(({ body }) => body.task.queue));
-    return landed.map(({ body }) => cloneTask(body.task));
+    const report = newReport();
+    await this.parts.outbox.drain(log.items(landed, () => report));
+    await this.parts.wake(landed.filter(({ body }) => body.task.status !== 'failed').map(({ body }) => body.task.queue));
+    return { tasks: landed.map(({ body }) => cloneTask(body.task)), ended: report.changed };
   }
 
   async promoteDue(now: Date, limit: number): Promise<number> {
     const nowMs = now.getTime();
-    const isDue = (task: TaskRecord): boolean => DELAYED.has(task.status) && task.runAt.getTime() <= nowMs;
+    const isDue = (task: TaskRecord): boolean => DELAYED.has(task.status) && task.damaged === undefined && task.runAt.getTime() <= nowMs;
     const due = (await this.liveTasks()).filter(({ body }) => isDue(body.task));
     due.sort((a, b) => a.body.task.runAt.getTime() - b.body.task.runAt.getTime());
     const landed = await this.parts.files.claimUpTo(due, limit, (body) =>
@@ -60,7 +72,8 @@ export class TaskMaintenance {
   async nextDueAt(): Promise<Date | undefined> {
     let soonest: Date | undefined;
     for (const { body } of await this.liveTasks()) {
-      if (DELAYED.has(body.task.status) && (soonest === undefined || body.task.runAt < soonest)) soonest = body.task.runAt;
+      if (!DELAYED.has(body.task.status) || body.task.damaged !== undefined) continue;
+      if (soonest === undefined || body.task.runAt < soonest) soonest = body.task.runAt;
     }
     return soonest && copyDate(soonest);
   }
@@ -69,11 +82,12 @@ export class TaskMaintenance {
   async expireOverdue(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
     const at = copyDate(now);
     const nowMs = at.getTime();
-    const overdue = (await this.liveTasks()).filter(({ body }) => isOverdue(body.task, nowMs));
+    // A damaged task is reserve's to set aside: its dates may be the neutral ones it reads as.
+    const overdue = (await this.liveTasks()).filter(({ body }) => isOverdue(body.task, nowMs) && body.task.damaged === undefined);
     overdue.sort((a, b) => a.body.task.expiresAt!.getTime() - b.body.task.expiresAt!.getTime());
     const log = new EntryLog();
     const landed = await this.parts.files.claimUpTo(overdue, limit, (body) => {
-      if (!isOverdue(body.task, nowMs)) return undefined;
+      if (!isOverdue(body.task, nowMs) || body.task.damaged !== undefined) return undefined;
       const task = finished(body.task, 'expired', at);
       return log.append({ ...body, endScope: { ...scope } }, task, unrunEntry(task, scope, at));
     });

@@ -1,5 +1,5 @@
 import type { TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
-import { parentFailedError } from '../../storage/outcomes.js';
+import { damagedError, lapsedError, parentFailedError } from '../../storage/outcomes.js';
 import type { Settlement } from '../../storage/task-queue.store.js';
 import type { TaskBody, TaskVersion } from './task-codec.js';
 
@@ -15,12 +15,21 @@ export const FINAL = new Set<TaskStatus>(['success', 'failed', 'cancelled', 'exp
 
 export const copyDate = (date: Date): Date => new Date(date.getTime());
 
-/** Due, not expired, and waiting (running tasks come back only through reclaimLapsed). */
+/** Due, not expired, waiting (running tasks come back only through reclaimLapsed), and readable. */
 export function isReservable(task: TaskRecord, nowMs: number): boolean {
   return (
-    WAITING.has(task.status) && task.runAt.getTime() <= nowMs && (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs)
+    WAITING.has(task.status) &&
+    task.damaged === undefined &&
+    task.runAt.getTime() <= nowMs &&
+    (task.expiresAt === undefined || task.expiresAt.getTime() > nowMs)
   );
 }
+
+/** A damaged record reserve sets aside: any not running (a running one is its holder's until it settles or lapses). */
+export const isSetAside = (task: TaskRecord): boolean => task.damaged !== undefined && task.status !== 'running' && !FINAL.has(task.status);
+
+/** A damaged record ended, never run; `damaged` stays to say why. */
+export const setAside = (task: TaskRecord, now: Date): TaskRecord => finished(task, 'failed', now, damagedError(task.damaged ?? 'unknown damage'));
 
 /** Whether a parent in `status` (undefined: not ended, or not found) no longer holds `child` back. */
 export const parentDone = (child: TaskRecord, status: TaskStatus | undefined): boolean =>
@@ -89,12 +98,15 @@ export function leased(body: TaskBody, workerId: string, now: Date, leaseExpires
   };
 }
 
-/** A lapsed task back to waiting, attempts unchanged; its cancel request stays for the next holder. */
-export const reclaimed = (task: TaskRecord, now: Date): TaskRecord => ({
-  ...withoutLease(task),
-  status: task.runAt.getTime() > now.getTime() ? 'retrying' : 'pending',
-  updatedAt: now,
-});
+/**
+ * A lapsed task back to waiting, attempts unchanged, one more lapse counted; its cancel request
+ * stays for the next holder. At `maxLapses` it ends failed instead, a dead letter.
+ */
+export function reclaimed(task: TaskRecord, now: Date, maxLapses: number): TaskRecord {
+  const lapses = task.lapses + 1;
+  if (lapses >= maxLapses) return { ...finished(task, 'failed', now, lapsedError(task, lapses)), lapses };
+  return { ...withoutLease(task), status: task.runAt.getTime() > now.getTime() ? 'retrying' : 'pending', updatedAt: now, lapses };
+}
 
 /** A failed, cancelled or expired task back to pending for a fresh set of attempts. */
 export function requeued(task: TaskRecord, now: Date): TaskRecord {
@@ -102,7 +114,7 @@ export function requeued(task: TaskRecord, now: Date): TaskRecord {
   const expiresAt = task.ttlMs === undefined ? task.expiresAt : new Date(now.getTime() + task.ttlMs);
   // An old cancel request would make the next worker end the task without running it.
   const fresh = { startedAt: undefined, completedAt: undefined, cancelRequestedAt: undefined, cancelledBy: undefined };
-  return { ...task, ...fresh, status: 'pending', attempts: 0, runAt: now, updatedAt: now, expiresAt };
+  return { ...task, ...fresh, status: 'pending', attempts: 0, lapses: 0, runAt: now, updatedAt: now, expiresAt };
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createFileAtomic, isErrno, unlinkQuietly } from './atomic-write.js';
+import { createFileAtomic, isErrno, removeAfterFailure, unlinkQuietly } from './atomic-write.js';
 import { CorruptFileError } from './file-store.errors.js';
 
 /**
@@ -91,13 +91,18 @@ const isEnvelope = (value: unknown, format: string): value is Envelope =>
  * to the following generation.
  */
 export class VersionedFiles<T> {
+  /** The head `serialize` writes, up to the body: the version's `rev` is its first group. */
+  private readonly stampPattern: RegExp;
+
   constructor(
     private readonly dataDir: string,
     private readonly claimDir: string,
     private readonly format: string,
     private readonly revive: (body: Record<string, unknown>) => T,
     private readonly hooks?: CommitHooks<T>,
-  ) {}
+  ) {
+    this.stampPattern = new RegExp(`^\\{"format":${escapeRegExp(JSON.stringify(format))},"gen":\\d+,"rev":("[0-9a-f-]+"),"body":`);
+  }
 
   pathOf(key: string): string {
     return join(this.dataDir, `${key}.json`);
@@ -128,7 +133,11 @@ export class VersionedFiles<T> {
     } catch (error) {
       throw new CorruptFileError(path, (error as Error).message);
     }
-    if (!isEnvelope(parsed, this.format)) throw new CorruptFileError(path, `not a "${this.format}" record`);
+    if (!isEnvelope(parsed, this.format)) {
+      const format = (parsed as Partial<Envelope> | null)?.format;
+      const foreign = typeof format === 'string' && format !== this.format;
+      throw new CorruptFileError(path, foreign ? `a "${format}" record, not "${this.format}"` : `not a "${this.format}" record`, foreign);
+    }
     try {
       return { gen: parsed.gen, rev: parsed.rev, body: this.revive(parsed.body as Record<string, unknown>) };
     } catch (error) {
@@ -248,10 +257,41 @@ export class VersionedFiles<T> {
    */
   private async stillCurrent(key: string, before: Versioned<T>, claim: Claim): Promise<boolean> {
     if (Date.now() - claim.at >= CLAIM_STALE_MS / 2) return false;
-    const now = await this.read(key);
-    return now?.rev === before.rev && Date.now() - claim.at < CLAIM_STALE_MS / 2;
+    const rev = await this.currentRev(key);
+    return rev === before.rev && Date.now() - claim.at < CLAIM_STALE_MS / 2;
+  }
+
+  /**
+   * The `rev` of the record's current version, from the head of its file: the fence runs on the
+   * clock of a claim, and reading a record of tens of megabytes in full takes longer than that,
+   * so a write of one would never land. A file whose head is not as `serialize` writes it is read
+   * in full.
+   */
+  private async currentRev(key: string): Promise<string | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    let head: string;
+    try {
+      const buffer = Buffer.alloc(STAMP_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, STAMP_BYTES, 0);
+      head = buffer.toString('utf8', 0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+    const stamp = this.stampPattern.exec(head);
+    return stamp ? (JSON.parse(stamp[1]!) as string) : (await this.read(key))?.rev;
   }
 }
+
+/** Bytes of a record's head that hold its stamp (format, gen and rev; formats are short names). */
+const STAMP_BYTES = 512;
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Creates `path` holding `data` and returns its inode, or undefined when it exists. */
 async function createExclusive(path: string, data: string): Promise<number | undefined> {
@@ -267,7 +307,7 @@ async function createExclusive(path: string, data: string): Promise<number | und
     return (await handle.stat()).ino;
   } catch (error) {
     // Created but not written (a full disk): ours, so ours to remove.
-    await unlinkQuietly(path);
+    await removeAfterFailure(path);
     throw error;
   } finally {
     await handle.close();

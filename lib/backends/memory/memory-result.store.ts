@@ -52,6 +52,11 @@ export class MemoryResultStore implements ResultStore {
     return this.storage.results.purgeExpired(now.getTime(), limit);
   }
 
+  async purgeCompletedBefore(before: Date, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    this.lifecycle.assertOpen('purgeCompletedBefore');
+    return this.storage.results.purgeCompletedBefore(before.getTime(), limit);
+  }
+
   async close(): Promise<void> {
     if (this.lifecycle.close() && this.ownsNotifier) this.notifier.close();
   }

@@ -79,6 +79,16 @@ export class MemoryResults {
     return true;
   }
 
+  /** Deletes up to `limit` results completed before `beforeMs`, in the order they were stored. */
+  purgeCompletedBefore(beforeMs: number, limit: number): number {
+    let purged = 0;
+    for (const result of this.byTask.values()) {
+      if (purged >= limit) break;
+      if (result.completedAt.getTime() < beforeMs && this.delete(result.taskId)) purged += 1;
+    }
+    return purged;
+  }
+
   /** Deletes up to `limit` results expired by `nowMs`, in the order they were stored. */
   purgeExpired(nowMs: number, limit: number): number {
     let purged = 0;

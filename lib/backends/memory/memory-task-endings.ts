@@ -1,6 +1,6 @@
 import type { TaskError, TaskRecord, TaskStatus } from '../../models/task.model.js';
-import type { WriteScope } from '../../storage/task-queue.store.js';
-import { leaseEvent, parentFailedError, unrunOutcome } from '../../storage/outcomes.js';
+import type { ReclaimReport, WriteScope } from '../../storage/task-queue.store.js';
+import { lapsedError, leaseEvent, parentFailedError, unrunOutcome } from '../../storage/outcomes.js';
 import type { TaskSlot } from './memory-task-index.js';
 import { copyTask } from './memory-task-record.js';
 import { ENDED_BADLY, WAITING } from './memory-tasks.js';
@@ -62,18 +62,32 @@ export class MemoryTaskEndings {
     return ended;
   }
 
-  /** Sends up to `limit` lapsed leases' tasks back to waiting, with a `reclaimed` event each when the scope has events. */
-  reclaimLapsed(now: Date, limit: number, scope: WriteScope): TaskRecord[] {
-    const reclaimed: TaskRecord[] = [];
-    while (reclaimed.length < limit) {
+  /**
+   * Sends up to `limit` lapsed leases' tasks back to waiting, with a `reclaimed` event each when
+   * the scope has events; a task whose lapses reach `maxLapses` ends failed instead, with its
+   * cascade.
+   */
+  reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): ReclaimReport {
+    const report: ReclaimReport = { tasks: [], ended: [] };
+    while (report.tasks.length < limit) {
       const slot = this.storage.tasks.takeLapsed(now.getTime());
       if (slot === undefined) break;
-      // Built before the reclaim clears the lease: the event names the attempt that lost it.
-      if (scope.events) this.storage.events.append(leaseEvent(slot.rec, 'reclaimed', now));
-      this.storage.tasks.reclaim(slot, now);
-      reclaimed.push(copyTask(slot.rec));
+      const rec = slot.rec;
+      // Built before the reclaim clears the lease: the event and error name the attempt that lost it.
+      if (scope.events) this.storage.events.append(leaseEvent(rec, 'reclaimed', now));
+      rec.lapses += 1;
+      if (rec.lapses < maxLapses) {
+        this.storage.tasks.reclaim(slot, now);
+        report.tasks.push(copyTask(rec));
+        continue;
+      }
+      rec.lastError = lapsedError(rec, rec.lapses);
+      this.storage.tasks.finish(slot, 'failed', now);
+      this.writeUnrun(rec, now, scope);
+      report.tasks.push(copyTask(rec));
+      this.cascade(slot, scope, report.ended);
     }
-    return reclaimed;
+    return report;
   }
 
   /**
@@ -87,6 +101,7 @@ export class MemoryTaskEndings {
     if (!ENDED_BADLY.has(rec.status)) return undefined;
     const now = new Date();
     rec.attempts = 0;
+    rec.lapses = 0;
     rec.runAt = now;
     rec.startedAt = undefined;
     rec.cancelRequestedAt = undefined;

@@ -73,6 +73,11 @@ export class MemoryTaskIndex {
     this.setHome(slot, this.leases);
   }
 
+  /** Takes a ready task off its heap for a moment, leaving its expiry filed; `enterReady` files it back. */
+  setAside(slot: TaskSlot): void {
+    this.removeHome(slot);
+  }
+
   /** Takes the task out of every heap. */
   leave(slot: TaskSlot): void {
     this.removeHome(slot);

@@ -4,6 +4,7 @@ import type { EventStore } from '../../storage/event.store.js';
 import { leaseEvent } from '../../storage/outcomes.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import type {
+  ReclaimReport,
   CancelOutcome,
   EnqueueOutcome,
   LeaseRef,
@@ -214,9 +215,9 @@ export class MemoryTaskQueueStore implements TaskQueueStore {
     return [...this.storage.tasks.paused].sort();
   }
 
-  async reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+  async reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): Promise<ReclaimReport> {
     this.lifecycle.assertOpen('reclaimLapsed');
-    return this.endings.reclaimLapsed(new Date(now.getTime()), limit, scope);
+    return this.endings.reclaimLapsed(new Date(now.getTime()), limit, scope, maxLapses);
   }
 
   async promoteDue(now: Date, limit: number): Promise<number> {

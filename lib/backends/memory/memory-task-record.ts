@@ -46,6 +46,7 @@ export function storedTask(task: NewTask, status: TaskStatus): TaskRecord {
     dedupeWindowMs: task.dedupeWindowMs,
     status,
     attempts: 0,
+    lapses: 0,
     startedAt: undefined,
     completedAt: undefined,
     updatedAt: new Date(task.createdAt.getTime()),
@@ -56,6 +57,7 @@ export function storedTask(task: NewTask, status: TaskStatus): TaskRecord {
     workerId: undefined,
     leaseToken: undefined,
     leaseExpiresAt: undefined,
+    damaged: undefined,
   } satisfies Record<keyof TaskRecord, unknown>;
 }
 
@@ -89,6 +91,7 @@ export function copyTask(rec: TaskRecord): TaskRecord {
     dedupeWindowMs: rec.dedupeWindowMs,
     status: rec.status,
     attempts: rec.attempts,
+    lapses: rec.lapses,
     startedAt: copyDate(rec.startedAt),
     completedAt: copyDate(rec.completedAt),
     updatedAt: new Date(rec.updatedAt.getTime()),
@@ -99,5 +102,6 @@ export function copyTask(rec: TaskRecord): TaskRecord {
     workerId: rec.workerId,
     leaseToken: rec.leaseToken,
     leaseExpiresAt: copyDate(rec.leaseExpiresAt),
+    damaged: rec.damaged,
   } satisfies Record<keyof TaskRecord, unknown>;
 }

@@ -92,16 +92,25 @@ export class MemoryTasks {
     const leaseExpiresAt = new Date(nowMs + request.leaseMs);
     this.promoteDue(now, Number.POSITIVE_INFINITY, false);
     const reserved: TaskRecord[] = [];
+    let lapsedAllowed = request.maxLapsed ?? Number.POSITIVE_INFINITY;
+    let passedOver: TaskSlot[] | undefined;
     for (const queue of request.queues) {
       if (this.paused.has(queue)) continue;
       const heaps = this.index.readyHeaps(queue, request.names);
       while (reserved.length < request.limit) {
         const slot = this.index.best(heaps, nowMs);
         if (slot === undefined) break;
+        if (slot.rec.lapses > 0 && lapsedAllowed-- <= 0) {
+          // Off its heap for the rest of this call, so the next best shows; filed back below.
+          this.index.setAside(slot);
+          (passedOver ??= []).push(slot);
+          continue;
+        }
         this.lease(slot, request.workerId, now, leaseExpiresAt);
         reserved.push(copyTask(slot.rec));
       }
     }
+    if (passedOver !== undefined) for (const slot of passedOver) this.index.enterReady(slot);
     return reserved;
   }
 
@@ -190,7 +199,7 @@ export class MemoryTasks {
     return this.index.takeLapsed(nowMs);
   }
 
-  /** Sends a task whose lease lapsed back to waiting, attempts unchanged (a cancel request stays). */
+  /** Sends a task whose lease lapsed back to waiting, attempts unchanged, its lapse counted (a cancel request stays). */
   reclaim(slot: TaskSlot, now: Date): void {
     this.setStatus(slot, slot.rec.runAt.getTime() > now.getTime() ? 'retrying' : 'pending');
     clearLease(slot.rec);

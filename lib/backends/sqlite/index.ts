@@ -4,3 +4,4 @@ export * from './sqlite-task-queue.store.js';
 export * from './sqlite-result.store.js';
 export * from './sqlite-event.store.js';
 export * from './sqlite-schedule.store.js';
+export * from './sqlite-storage.error.js';

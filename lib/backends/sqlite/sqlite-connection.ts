@@ -4,11 +4,9 @@ import type { DataSource } from 'typeorm';
 import type { BetterSqlite3Driver } from 'typeorm/driver/better-sqlite3/BetterSqlite3Driver.js';
 import { OmniQError } from '../../errors/omniq.errors.js';
 import type { SqliteDatabase } from './sqlite-database.types.js';
+import { SQLITE_BUSY_TIMEOUT_MS, SqliteLocks } from './sqlite-locks.js';
 import { migrateSqliteSchema } from './sqlite-migrator.js';
 import { sqliteTables, type SqliteTables } from './sqlite-tables.js';
-
-/** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
-export const BUSY_TIMEOUT_MS = 5_000;
 
 const IN_MEMORY = ':memory:';
 
@@ -18,6 +16,8 @@ export interface SqliteConnection {
   /** better-sqlite3's synchronous connection under the DataSource: the stores' hot paths use it directly. */
   readonly db: SqliteDatabase;
   readonly tables: SqliteTables;
+  /** Runs the stores' statements without blocking the event loop on another connection's lock. */
+  readonly locks: SqliteLocks;
 }
 
 /**
@@ -44,7 +44,7 @@ export async function openSqliteConnection(path: string, projectName: string): P
     dataSource = new DataSource({
       type: 'better-sqlite3',
       database: path,
-      timeout: BUSY_TIMEOUT_MS,
+      timeout: SQLITE_BUSY_TIMEOUT_MS,
       // WAL lets readers in other processes work while one writes; NORMAL sync is safe in WAL
       // mode (a power cut may lose the last commits, never corrupt the file).
       prepareDatabase: (db: SqliteDatabase) => {
@@ -63,7 +63,11 @@ export async function openSqliteConnection(path: string, projectName: string): P
   }
 }
 
-/** Migrates one project's tables into an initialized DataSource and wraps it; the DataSource stays its owner's. */
+/**
+ * Migrates one project's tables into an initialized DataSource and wraps it; the DataSource stays
+ * its owner's, and so do its settings: a DataSource with a busy timeout of its own blocks on a
+ * locked file for up to that long before the stores' asynchronous wait (see SqliteLocks) starts.
+ */
 export async function attachSqliteConnection(dataSource: DataSource, projectName: string): Promise<SqliteConnection> {
   if (dataSource.options.type !== 'better-sqlite3') {
     throw new OmniQError(`OmniQ's SQLite stores need a "better-sqlite3" DataSource, not "${dataSource.options.type}"`);
@@ -74,7 +78,7 @@ export async function attachSqliteConnection(dataSource: DataSource, projectName
   const tables = sqliteTables(projectName);
   const db = rawConnection(dataSource);
   await migrateSqliteSchema(dataSource, db, tables);
-  return { dataSource, db, tables };
+  return { dataSource, db, tables, locks: new SqliteLocks(db.memory ? db.name : resolve(db.name)) };
 }
 
 function rawConnection(dataSource: DataSource): SqliteDatabase {

@@ -1,6 +1,7 @@
 import type { Coordination, Leadership } from '../../storage/coordination.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
+import type { SqliteLocks } from './sqlite-locks.js';
 import type { SqliteTables } from './sqlite-tables.js';
 
 /**
@@ -18,22 +19,28 @@ export class SqliteCoordination implements Coordination {
 
   private readonly lifecycle = new StoreLifecycle('SqliteCoordination');
 
-  constructor(db: SqliteDatabase, { leases }: SqliteTables) {
+  constructor(
+    db: SqliteDatabase,
+    { leases }: SqliteTables,
+    private readonly locks: SqliteLocks,
+  ) {
     this.select = db.prepare(`SELECT holder, expires_at, fence FROM ${leases} WHERE name = ?`).raw(true);
     this.insert = db.prepare(`INSERT INTO ${leases} (name, holder, expires_at, fence) VALUES (?, ?, ?, 1)`);
     this.update = db.prepare(`UPDATE ${leases} SET holder = ?, expires_at = ?, fence = ? WHERE name = ?`);
     this.lapse = db.prepare(`UPDATE ${leases} SET expires_at = 0 WHERE name = ? AND holder = ?`);
-    this.tryLeadOnce = db.transaction((name: string, holder: string, ttlMs: number) => this.take(name, holder, ttlMs)).immediate;
+    this.tryLeadOnce = locks.transaction(db, { operation: 'tryLead' }, (name: string, holder: string, ttlMs: number) =>
+      this.take(name, holder, ttlMs),
+    );
   }
 
   async tryLead(name: string, holder: string, ttlMs: number): Promise<Leadership> {
     this.lifecycle.assertOpen('tryLead');
-    return this.tryLeadOnce(name, holder, ttlMs);
+    return this.locks.run({ operation: `tryLead("${name}")` }, () => this.tryLeadOnce(name, holder, ttlMs));
   }
 
   async resign(name: string, holder: string): Promise<void> {
     this.lifecycle.assertOpen('resign');
-    this.lapse.run(name, holder);
+    await this.locks.run({ operation: `resign("${name}")` }, () => this.lapse.run(name, holder));
   }
 
   close(): void {

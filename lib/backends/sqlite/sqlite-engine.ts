@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import { newUuid } from '../../utils/uuid.js';
+import type { BackendLogger } from '../shared/backend-logger.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteCoordination } from './sqlite-coordination.js';
 import { SqliteEventStore } from './sqlite-event.store.js';
@@ -34,21 +35,29 @@ export class SqliteEngine implements StorageEngine {
   constructor(
     connection: SqliteConnection,
     private readonly disconnect: () => Promise<void>,
+    logger: BackendLogger,
   ) {
-    const { db, tables } = connection;
+    const { db, tables, locks } = connection;
     // A database in memory has no other connection to tell.
     const log = db.memory ? undefined : new SqliteNotificationLog(db, tables, this.id);
     const feed =
       log && new SqliteNotificationFeed(log, resolve(db.name), (channel, messages) => this.notifier.deliver(channel, messages), () => db.open);
-    this.notifier = new SqliteNotifier(db, log, feed);
-    const writer = new SqliteWriter(db, this.notifier, log);
+    this.notifier = new SqliteNotifier(db, locks, log, feed);
+    const writer = new SqliteWriter(db, this.notifier, log, locks);
     const release = (): Promise<void> => this.storeClosed();
-    this.coordination = new SqliteCoordination(db, tables);
+    this.coordination = new SqliteCoordination(db, tables, locks);
     this.results = new SqliteResultStore(connection, writer, this.notifier, release);
     this.events = new SqliteEventStore(connection, writer, feed, release);
     this.tasks = new SqliteTaskQueueStore(
       connection,
-      { writer, notifier: this.notifier, coordination: this.coordination, results: this.results, events: this.events },
+      {
+        writer,
+        notifier: this.notifier,
+        coordination: this.coordination,
+        results: this.results,
+        events: this.events,
+        logger: logger('OmniQSqliteTaskQueue'),
+      },
       release,
     );
     this.capabilities = Object.freeze({ crossProcessNotify: this.notifier.crossProcess, atomicCompletion: true });

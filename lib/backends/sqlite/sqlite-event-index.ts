@@ -18,7 +18,7 @@ export class SqliteEventTaskIndex {
   private readonly selectMark: SqliteStatement<unknown[]>;
   private readonly indexBacklog: SqliteStatement;
   private readonly advanceMark: SqliteStatement;
-  private readonly forgetBefore: SqliteStatement;
+  private readonly forgetEntries: SqliteStatement;
 
   constructor(db: SqliteDatabase, { events, eventsByTask, meta }: SqliteTables) {
     const mark = `SELECT value FROM ${meta} WHERE name = '${EVENTS_INDEXED_THROUGH}'`;
@@ -30,8 +30,8 @@ export class SqliteEventTaskIndex {
     this.advanceMark = db.prepare(
       `UPDATE ${meta} SET value = MAX(value, (SELECT COALESCE(MAX(seq), 0) FROM ${events})) WHERE name = '${EVENTS_INDEXED_THROUGH}'`,
     );
-    this.forgetBefore = db.prepare(
-      `DELETE FROM ${eventsByTask} WHERE (task_id, seq) IN (SELECT task_id, seq FROM ${events} WHERE timestamp < ? AND task_id IS NOT NULL)`,
+    this.forgetEntries = db.prepare(
+      `DELETE FROM ${eventsByTask} WHERE (task_id, seq) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
     );
   }
 
@@ -47,8 +47,8 @@ export class SqliteEventTaskIndex {
     this.advanceMark.run();
   }
 
-  /** Drops the entries of the events older than `cutoff`, before those events are deleted. */
-  forget(cutoff: number): void {
-    this.forgetBefore.run(cutoff);
+  /** Drops the entries of events about to be deleted, given as [seq, task id] (null task ids are never indexed). */
+  forget(events: ReadonlyArray<readonly unknown[]>): void {
+    this.forgetEntries.run(JSON.stringify(events.filter(([, taskId]) => taskId !== null).map(([seq, taskId]) => [taskId, seq])));
   }
 }

@@ -2,13 +2,16 @@ import type { Observable } from 'rxjs';
 import type { TaskEvent } from '../../models/event.model.js';
 import type { EventQuery, EventStore } from '../../storage/event.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
+import { CHUNK_ROWS, betweenChunks } from './sqlite-chunks.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.types.js';
 import { SqliteEventTaskIndex } from './sqlite-event-index.js';
 import { SqliteEventStream } from './sqlite-event-stream.js';
+import type { SqliteLocks } from './sqlite-locks.js';
 import type { SqliteNotificationFeed } from './sqlite-notification-feed.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 import { EVENT_COLUMNS, eventFromRow, eventRow, type EventRow } from './sqlite-event-row.js';
+import { BOUND } from './sqlite-values.js';
 
 const DEFAULT_QUERY_LIMIT = 1000;
 
@@ -18,6 +21,7 @@ const DEFAULT_QUERY_LIMIT = 1000;
  * own transitions (`writeRows`). Queries by task go through a bulk-filled index (see
  * SqliteEventTaskIndex). `stream()` carries the events stored in the file, by this engine or
  * another, read back once committed, so they equal what `query` returns (see SqliteEventStream).
+ * A purge deletes a chunk of CHUNK_ROWS events per transaction, so it never holds the lock long.
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: SqliteDatabase;
@@ -25,7 +29,9 @@ export class SqliteEventStore implements EventStore {
   private readonly byTask: string;
   private readonly taskIndex: SqliteEventTaskIndex;
   private readonly insert: SqliteStatement;
-  private readonly purge: SqliteStatement;
+  private readonly selectOlder: SqliteStatement<unknown[]>;
+  private readonly deleteSeqs: SqliteStatement;
+  private readonly locks: SqliteLocks;
   private readonly queryStatements = new Map<string, SqliteStatement<EventRow>>();
   private readonly eventStream: SqliteEventStream;
   private readonly lifecycle = new StoreLifecycle('SqliteEventStore');
@@ -37,18 +43,21 @@ export class SqliteEventStore implements EventStore {
     private readonly release: () => Promise<void>,
   ) {
     this.db = connection.db;
+    this.locks = connection.locks;
     this.table = connection.tables.events;
     this.byTask = connection.tables.eventsByTask;
     this.taskIndex = new SqliteEventTaskIndex(this.db, connection.tables);
     this.insert = this.db.prepare(`INSERT INTO ${this.table} (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`);
-    this.purge = this.db.prepare(`DELETE FROM ${this.table} WHERE timestamp < ?`);
+    this.selectOlder = this.db.prepare(`SELECT seq, task_id FROM ${this.table} WHERE timestamp < ? ORDER BY timestamp LIMIT ${BOUND}`).raw(true);
+    const each = 'SELECT value FROM json_each(?)';
+    this.deleteSeqs = this.db.prepare(`DELETE FROM ${this.table} WHERE seq IN (${each})`);
     this.eventStream = new SqliteEventStream(this.db, connection.tables, feed);
   }
 
   async append(events: readonly TaskEvent[]): Promise<void> {
     this.lifecycle.assertOpen('append');
     if (events.length === 0) return;
-    this.writer.write(() => this.writeRows(events));
+    await this.writer.write({ operation: 'append events' }, () => this.writeRows(events));
   }
 
   /** Stores events inside the caller's write; the stream hears them once it committed. */
@@ -83,9 +92,9 @@ export class SqliteEventStore implements EventStore {
       limit: query.limit ?? DEFAULT_QUERY_LIMIT,
     };
     const read = (): EventRow[] => this.statement(sql).all(params);
-    if (query.taskId === undefined) return read().map(eventFromRow);
+    if (query.taskId === undefined) return (await this.locks.run({ operation: 'query events' }, read)).map(eventFromRow);
     // A query by task first indexes what appends left unindexed, so it sees every event.
-    const rows = this.writer.write(() => {
+    const rows = await this.writer.write({ operation: 'query events', tasks: [{ id: query.taskId }] }, () => {
       this.taskIndex.catchUp();
       return read();
     });
@@ -94,10 +103,18 @@ export class SqliteEventStore implements EventStore {
 
   async purgeOlderThan(cutoff: Date): Promise<number> {
     this.lifecycle.assertOpen('purgeOlderThan');
-    return this.writer.write(() => {
-      this.taskIndex.forget(cutoff.getTime());
-      return this.purge.run(cutoff.getTime()).changes;
-    });
+    let purged = 0;
+    for (;;) {
+      const deleted = await this.writer.write({ operation: 'purgeOlderThan' }, () => {
+        const older = this.selectOlder.all(cutoff.getTime(), CHUNK_ROWS);
+        if (older.length === 0) return 0;
+        this.taskIndex.forget(older);
+        return this.deleteSeqs.run(JSON.stringify(older.map(([seq]) => seq))).changes;
+      });
+      purged += deleted;
+      if (deleted < CHUNK_ROWS) return purged;
+      await betweenChunks();
+    }
   }
 
   stream(): Observable<TaskEvent> {

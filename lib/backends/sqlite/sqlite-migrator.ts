@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { sqliteMigrations, type NamedMigration } from './migrations/index.js';
 import type { SqliteDatabase } from './sqlite-database.types.js';
+import { LOCK_WAIT_MS } from './sqlite-locks.js';
 import type { SqliteTables } from './sqlite-tables.js';
 
 /** How long to wait between attempts at the write lock while another connection migrates. */
@@ -58,12 +59,13 @@ function pendingMigrations(db: SqliteDatabase, tables: SqliteTables, migrations:
 /**
  * `BEGIN IMMEDIATE`, waiting for the write lock without blocking the thread. SQLite's busy
  * timeout waits synchronously, and the lock may be held by another connection of this same
- * process, which needs the event loop to finish its (async) migration; so the busy timeout is set
- * to 0 while the lock is tried, and the waits between tries are asynchronous.
+ * process, which needs the event loop to finish its (async) migration; so the busy timeout (an
+ * application's DataSource may have one) is set to 0 while the lock is tried, and the waits
+ * between tries are asynchronous, for up to LOCK_WAIT_MS.
  */
 async function beginImmediate(db: SqliteDatabase): Promise<void> {
   const busyTimeoutMs = db.pragma('busy_timeout', { simple: true }) as number;
-  const deadline = Date.now() + busyTimeoutMs;
+  const deadline = Date.now() + Math.max(busyTimeoutMs, LOCK_WAIT_MS);
   db.pragma('busy_timeout = 0');
   try {
     for (;;) {

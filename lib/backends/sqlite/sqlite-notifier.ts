@@ -3,6 +3,7 @@ import type { Unsubscribe } from '../../storage/task-queue.store.js';
 import { describeError } from '../../utils/describe-error.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { SqliteDatabase } from './sqlite-database.types.js';
+import type { SqliteLocks } from './sqlite-locks.js';
 import type { SqliteNotificationFeed } from './sqlite-notification-feed.js';
 import type { SqliteNotificationLog } from './sqlite-notification-log.js';
 
@@ -32,12 +33,15 @@ export class SqliteNotifier implements Notifier {
 
   constructor(
     db: SqliteDatabase,
+    private readonly locks: SqliteLocks,
     log: SqliteNotificationLog | undefined,
     private readonly feed: SqliteNotificationFeed | undefined,
   ) {
     this.crossProcess = log !== undefined;
     if (log !== undefined) {
-      this.writeRow = db.transaction((channel: NotifyChannel, messages: readonly string[]) => log.append(channel, messages, Date.now())).immediate;
+      this.writeRow = locks.transaction(db, { operation: 'notify' }, (channel: NotifyChannel, messages: readonly string[]) =>
+        log.append(channel, messages, Date.now()),
+      );
     }
   }
 
@@ -57,7 +61,8 @@ export class SqliteNotifier implements Notifier {
     this.lifecycle.assertOpen('notify');
     assertChannel(channel);
     if (messages.length === 0) return;
-    this.writeRow?.(channel, messages);
+    const writeRow = this.writeRow;
+    if (writeRow !== undefined) await this.locks.run({ operation: `notify("${channel}")` }, () => writeRow(channel, messages));
     this.deliver(channel, messages);
   }
 

@@ -1,8 +1,10 @@
 import type { ResultRecord, ResultStatus } from '../../models/result.model.js';
 import type { ResultStore } from '../../storage/result.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
+import { CHUNK_ROWS, betweenChunks } from './sqlite-chunks.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteStatement } from './sqlite-database.types.js';
+import type { SqliteLocks } from './sqlite-locks.js';
 import type { SqliteNotifier } from './sqlite-notifier.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 import { BOUND, jsonOrNull, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
@@ -88,15 +90,17 @@ function resultFromRow(row: ResultRow): ResultRecord {
  * Task results in `<project>_results`, one row per task id. A put of many results is one
  * transaction; the engine's task queue also writes results here inside its own transitions
  * (`writeRows`). Every result stored notifies `result` with its task id, in every process on the
- * file (see SqliteNotifier).
+ * file (see SqliteNotifier). Purges delete a chunk of CHUNK_ROWS results per transaction, so they
+ * never hold the write lock long.
  */
 export class SqliteResultStore implements ResultStore {
   private readonly upsert: SqliteStatement;
   private readonly select: SqliteStatement<ResultRow>;
   private readonly latest: SqliteStatement<ResultRow>;
   private readonly remove: SqliteStatement;
-  private readonly purge: SqliteStatement;
-  private readonly purgeSome: SqliteStatement;
+  private readonly purgeExpiredChunk: SqliteStatement;
+  private readonly purgeCompletedChunk: SqliteStatement;
+  private readonly locks: SqliteLocks;
   private readonly lifecycle = new StoreLifecycle('SqliteResultStore');
 
   constructor(
@@ -106,6 +110,7 @@ export class SqliteResultStore implements ResultStore {
     private readonly release: () => Promise<void>,
   ) {
     const { db, tables } = connection;
+    this.locks = connection.locks;
     const live = '(expires_at IS NULL OR expires_at > ?)';
     this.upsert = db.prepare(
       `INSERT OR REPLACE INTO ${tables.results} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
@@ -116,40 +121,45 @@ export class SqliteResultStore implements ResultStore {
         ORDER BY completed_at DESC LIMIT 1`,
     );
     this.remove = db.prepare(`DELETE FROM ${tables.results} WHERE task_id = ?`);
-    const expired = `expires_at IS NOT NULL AND expires_at <= ?`;
-    this.purge = db.prepare(`DELETE FROM ${tables.results} WHERE ${expired}`);
-    this.purgeSome = db.prepare(
-      `DELETE FROM ${tables.results} WHERE rowid IN (SELECT rowid FROM ${tables.results} WHERE ${expired} ORDER BY expires_at LIMIT ${BOUND})`,
-    );
+    const chunk = (where: string, order: string): SqliteStatement =>
+      db.prepare(`DELETE FROM ${tables.results} WHERE rowid IN (SELECT rowid FROM ${tables.results} WHERE ${where} ORDER BY ${order} LIMIT ${BOUND})`);
+    this.purgeExpiredChunk = chunk('expires_at IS NOT NULL AND expires_at <= ?', 'expires_at');
+    this.purgeCompletedChunk = chunk('completed_at < ?', 'completed_at');
   }
 
   async put(results: readonly ResultRecord[]): Promise<void> {
     this.lifecycle.assertOpen('put');
     if (results.length === 0) return;
-    this.writer.write(() => this.writeRows(results));
+    await this.writer.write({ operation: 'put results', tasks: results.map((result) => ({ id: result.taskId })) }, () =>
+      this.writeRows(results),
+    );
   }
 
   async get(taskId: string): Promise<ResultRecord | undefined> {
     this.lifecycle.assertOpen('get');
-    const row = this.select.get(taskId, Date.now());
+    const row = await this.locks.run({ operation: 'get result', tasks: [{ id: taskId }] }, () => this.select.get(taskId, Date.now()));
     return row && resultFromRow(row);
   }
 
   async latestForSchedule(scheduleId: string): Promise<ResultRecord | undefined> {
     this.lifecycle.assertOpen('latestForSchedule');
-    const row = this.latest.get(scheduleId, Date.now());
+    const row = await this.locks.run({ operation: `latestForSchedule("${scheduleId}")` }, () => this.latest.get(scheduleId, Date.now()));
     return row && resultFromRow(row);
   }
 
   async delete(taskId: string): Promise<boolean> {
     this.lifecycle.assertOpen('delete');
-    return this.writer.write(() => this.deleteRow(taskId));
+    return this.writer.write({ operation: 'delete result', tasks: [{ id: taskId }] }, () => this.deleteRow(taskId));
   }
 
   async purgeExpired(now: Date, limit?: number): Promise<number> {
     this.lifecycle.assertOpen('purgeExpired');
-    const at = now.getTime();
-    return this.writer.write(() => (limit === undefined ? this.purge.run(at) : this.purgeSome.run(at, limit)).changes);
+    return this.purgeInChunks('purgeExpired', this.purgeExpiredChunk, now.getTime(), limit);
+  }
+
+  async purgeCompletedBefore(before: Date, limit?: number): Promise<number> {
+    this.lifecycle.assertOpen('purgeCompletedBefore');
+    return this.purgeInChunks('purgeCompletedBefore', this.purgeCompletedChunk, before.getTime(), limit);
   }
 
   /** Stores results inside the caller's write, announcing each. */
@@ -163,6 +173,19 @@ export class SqliteResultStore implements ResultStore {
   /** Deletes a result inside the caller's write. */
   deleteRow(taskId: string): boolean {
     return this.remove.run(taskId).changes > 0;
+  }
+
+  /** Runs a chunked DELETE (bound: the time, the chunk size) until it deleted `limit` rows or found fewer than a chunk. */
+  private async purgeInChunks(operation: string, statement: SqliteStatement, at: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const chunk = Math.min(CHUNK_ROWS, limit - purged);
+      if (chunk <= 0) return purged;
+      const deleted = await this.writer.write({ operation }, () => statement.run(at, chunk).changes);
+      purged += deleted;
+      if (deleted < chunk) return purged;
+      await betweenChunks();
+    }
   }
 
   async close(): Promise<void> {

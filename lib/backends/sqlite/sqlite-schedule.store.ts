@@ -4,6 +4,7 @@ import { meetsExpectation, type FireOutcome, type ScheduleAdvance, type Schedule
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteStatement } from './sqlite-database.types.js';
+import type { SqliteLocks } from './sqlite-locks.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 import { BOUND, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
 
@@ -149,6 +150,7 @@ export class SqliteScheduleStore implements ScheduleStore {
   private readonly selectNextDue: SqliteStatement<unknown[]>;
   private readonly claim: SqliteStatement;
   private readonly recordTask: SqliteStatement;
+  private readonly locks: SqliteLocks;
 
   constructor(
     connection: SqliteConnection,
@@ -156,6 +158,7 @@ export class SqliteScheduleStore implements ScheduleStore {
     private readonly tasks: ScheduleTaskSink,
   ) {
     const { db } = connection;
+    this.locks = connection.locks;
     const table = connection.tables.schedules;
     const due = `status = 'active' AND next_run_at IS NOT NULL`;
     this.upsert = db.prepare(`INSERT OR REPLACE INTO ${table} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
@@ -177,7 +180,7 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async saveSchedule(schedule: ScheduleRecord, expected?: ScheduleExpectation): Promise<boolean> {
     this.tasks.assertOpen('saveSchedule');
-    return this.writer.write(() => {
+    return this.writer.write({ operation: `saveSchedule("${schedule.id}")` }, () => {
       if (expected) {
         const row = this.select.get(schedule.id);
         if (!meetsExpectation(row && scheduleFromRow(row), expected)) return false;
@@ -189,23 +192,23 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
     this.tasks.assertOpen('getSchedule');
-    const row = this.select.get(id);
+    const row = await this.read(`getSchedule("${id}")`, () => this.select.get(id));
     return row && scheduleFromRow(row);
   }
 
   async listSchedules(): Promise<ScheduleRecord[]> {
     this.tasks.assertOpen('listSchedules');
-    return this.selectAll.all().map(scheduleFromRow);
+    return (await this.read('listSchedules', () => this.selectAll.all())).map(scheduleFromRow);
   }
 
   async deleteSchedule(id: string): Promise<boolean> {
     this.tasks.assertOpen('deleteSchedule');
-    return this.remove.run(id).changes > 0;
+    return this.locks.run({ operation: `deleteSchedule("${id}")` }, () => this.remove.run(id).changes > 0);
   }
 
   async setScheduleStatus(id: string, status: ScheduleStatus, nextRunAt?: Date): Promise<ScheduleRecord | undefined> {
     this.tasks.assertOpen('setScheduleStatus');
-    const row = this.writer.write(() => {
+    const row = await this.writer.write({ operation: `setScheduleStatus("${id}")` }, () => {
       const now = Date.now();
       this.updateStatus.run(status, nextRunAt?.getTime(), status, now, now, id, status);
       return this.select.get(id);
@@ -215,18 +218,18 @@ export class SqliteScheduleStore implements ScheduleStore {
 
   async dueSchedules(now: Date, limit: number): Promise<ScheduleRecord[]> {
     this.tasks.assertOpen('dueSchedules');
-    return this.selectDue.all(now.getTime(), limit).map(scheduleFromRow);
+    return (await this.read('dueSchedules', () => this.selectDue.all(now.getTime(), limit))).map(scheduleFromRow);
   }
 
   async nextDueAt(): Promise<Date | undefined> {
     this.tasks.assertOpen('nextDueAt');
-    const [soonest] = this.selectNextDue.get() as [number | null];
+    const [soonest] = (await this.read('nextDueAt of schedules', () => this.selectNextDue.get())) as [number | null];
     return optionalDate(soonest);
   }
 
   async fireSchedule(id: string, expectedNextRunAt: Date, advance: ScheduleAdvance, task?: NewTask): Promise<FireOutcome> {
     this.tasks.assertOpen('fireSchedule');
-    return this.writer.write((): FireOutcome => {
+    return this.writer.write({ operation: `fireSchedule("${id}")`, tasks: task && [task] }, (): FireOutcome => {
       const { status, nextRunAt, runCount, lastRunAt } = advance;
       const claimed = this.claim.run(status, nextRunAt?.getTime(), runCount, lastRunAt?.getTime(), Date.now(), id, expectedNextRunAt.getTime());
       if (claimed.changes === 0) return { claimed: false };
@@ -235,5 +238,10 @@ export class SqliteScheduleStore implements ScheduleStore {
       this.recordTask.run(enqueued!.id, id);
       return { claimed: true, enqueued };
     });
+  }
+
+  /** A read, waiting between timers in the rare case that SQLite reports the file busy. */
+  private read<R>(operation: string, work: () => R): R | Promise<R> {
+    return this.locks.run({ operation }, work);
   }
 }

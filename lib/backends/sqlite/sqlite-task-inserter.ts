@@ -1,3 +1,4 @@
+import { InvalidTaskOptionError } from '../../errors/omniq.errors.js';
 import { DuplicateTaskIdError, ParentEndedError, UnknownParentError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskStatus } from '../../models/task.model.js';
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
@@ -22,11 +23,53 @@ const parentMet = (status: string | undefined, runOnFailure: boolean): boolean =
 /** Whether an error is SQLite's for a row breaking a UNIQUE constraint (read by shape: instanceof fails across realms). */
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 
+/** String.prototype.isWellFormed (Node 20), which the ES2023 lib the project compiles against does not declare yet. */
+const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Throws for a task whose identifying text holds a lone surrogate. SQLite keeps text as UTF-8,
+ * which cannot hold one: better-sqlite3 would store U+FFFD instead, and the task would come back
+ * under another id, name or queue than it was given. (Payloads and other free text keep theirs,
+ * see textValue; lists are JSON, which escapes them.)
+ */
+function assertStorableText(task: NewTask): void {
+  const fields: Array<[option: string, value: string | undefined]> = [
+    ['id', task.id],
+    ['name', task.name],
+    ['queue', task.queue],
+    ['key', task.key],
+    ['scheduleId', task.scheduleId],
+    ...task.dependsOn.map((id): [string, string] => ['dependsOn', id]),
+  ];
+  for (const [option, value] of fields) {
+    if (value !== undefined && !isWellFormed(value)) {
+      throw new InvalidTaskOptionError(task.name, option, value, 'well-formed text: a lone surrogate cannot be stored in SQLite, whose text is UTF-8');
+    }
+  }
+}
+
+/** Adds the ids of tasks `from` to `to` to `ids`, the ids of the call so far; throws DuplicateTaskIdError for an id given twice. */
+export function addIds(tasks: readonly NewTask[], from: number, to: number, ids: Set<string>): void {
+  for (let i = from; i < to; i++) {
+    const { id } = tasks[i]!;
+    if (ids.has(id)) throw new DuplicateTaskIdError(id);
+    ids.add(id);
+  }
+}
+
+/** The ids of a call's tasks; throws DuplicateTaskIdError for an id given twice. */
+export function idsOf(tasks: readonly NewTask[]): Set<string> {
+  const ids = new Set<string>();
+  addIds(tasks, 0, tasks.length, ids);
+  return ids;
+}
+
 /**
  * Stores new tasks inside the caller's write transaction, checking them there: the write lock is
  * held from the first check to the last insert, so no parent can end and no key can be taken in
  * between, by this process or another. A failed check throws, and the caller's transaction rolls
- * back whatever the call stored before it.
+ * back whatever the call stored before it. A call stored in chunks is checked whole first
+ * (`checkAll`, outside any write), then each chunk again as it is stored.
  */
 export class SqliteTaskInserter {
   constructor(
@@ -34,16 +77,29 @@ export class SqliteTaskInserter {
     private readonly graph: SqliteTaskGraphQueries,
   ) {}
 
-  insert(tasks: readonly NewTask[], write: TaskWrite): EnqueueOutcome[] {
-    const inCall = new Set<string>();
-    for (const task of tasks) {
-      if (inCall.has(task.id)) throw new DuplicateTaskIdError(task.id);
-      inCall.add(task.id);
-    }
+  /** Stores `tasks`; `inCall` holds the ids of the whole call when they are a chunk of it (see `idsOf`). */
+  insert(tasks: readonly NewTask[], write: TaskWrite, inCall: ReadonlySet<string> = idsOf(tasks)): EnqueueOutcome[] {
     return tasks.map((task) => this.insertOne(task, inCall, write));
   }
 
+  /**
+   * The checks `insert` makes, for tasks `from` to `to` of a call whose ids are `inCall`, without
+   * storing anything: an id already stored, a parent unknown or (for onParentFailure `cancel`)
+   * ended badly. Throws the error the first failing task would make `insert` throw.
+   */
+  check(tasks: readonly NewTask[], from: number, to: number, inCall: ReadonlySet<string>): void {
+    const range = tasks.slice(from, to);
+    // One read for the range's ids: a lookup per task would cost a statement each.
+    const taken = this.sql.takenIds(range.map((task) => task.id));
+    for (const task of range) {
+      assertStorableText(task);
+      if (taken.has(task.id)) throw new DuplicateTaskIdError(task.id);
+      this.parents(task, inCall, task.onParentFailure === 'run');
+    }
+  }
+
   private insertOne(task: NewTask, inCall: ReadonlySet<string>, write: TaskWrite): EnqueueOutcome {
+    assertStorableText(task);
     const holder = task.key === undefined ? undefined : this.sql.keyHolder(task.key, write.now);
     if (holder !== undefined) {
       // Not stored, but an id already taken is still the caller's mistake.

@@ -9,6 +9,7 @@ import { BOUND } from './sqlite-values.js';
 export class SqliteTaskMaintenanceQueries {
   private readonly selectLapsed: SqliteStatement<unknown[]>;
   private readonly reclaimTask: SqliteStatement<unknown[]>;
+  private readonly deadLetterTask: SqliteStatement<unknown[]>;
   private readonly selectNextDue: SqliteStatement<unknown[]>;
   private readonly selectOverdue: SqliteStatement<unknown[]>;
   private readonly selectFinished: SqliteStatement<unknown[]>;
@@ -24,6 +25,10 @@ export class SqliteTaskMaintenanceQueries {
     // Attempts stay as they are: the lost attempt counts. A cancel request stays too, so the next holder ends the task unrun.
     this.reclaimTask = rows(
       `UPDATE ${tasks} SET status = CASE WHEN run_at > ? THEN 'retrying' ELSE 'pending' END, ready = run_at <= ?, updated_at = ?,
+        lapses = lapses + 1, ${CLEAR_LEASE} WHERE seq = ? AND status = 'running' RETURNING ${COLUMNS}`,
+    );
+    this.deadLetterTask = rows(
+      `UPDATE ${tasks} SET status = 'failed', completed_at = ?, updated_at = ?, last_error = ?, lapses = lapses + 1, ready = 0,
         ${CLEAR_LEASE} WHERE seq = ? AND status = 'running' RETURNING ${COLUMNS}`,
     );
     this.selectNextDue = rows(`SELECT MIN(run_at) FROM ${tasks} WHERE ready = 0 AND blocked = 0 AND status IN ${WAITING_SQL}`);
@@ -48,6 +53,11 @@ export class SqliteTaskMaintenanceQueries {
   /** Sends a running task back to waiting without its lease; its row as it is now. */
   reclaim(seq: number, now: number): TaskRow | undefined {
     return this.reclaimTask.get(now, now, now, seq);
+  }
+
+  /** Ends a running task failed with `error`, its last lapse counted; its row as it is now. */
+  deadLetter(seq: number, now: number, error: string): TaskRow | undefined {
+    return this.deadLetterTask.get(now, now, error, seq);
   }
 
   nextDue(): number | null {

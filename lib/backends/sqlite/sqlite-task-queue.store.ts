@@ -1,7 +1,10 @@
+import type { LoggerService } from '@nestjs/common';
+import { EnqueueIncompleteError, MAX_ATOMIC_ENQUEUE } from '../../errors/store.errors.js';
 import { LIVE_TASK_STATUSES, type NewTask, type TaskError, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
 import {
   WRITE_NOTHING,
   type CancelOutcome,
+  type ReclaimReport,
   type EnqueueOutcome,
   type LeaseRef,
   type Page,
@@ -16,6 +19,7 @@ import {
   type WriteScope,
 } from '../../storage/task-queue.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
+import { CHUNK_ROWS, betweenChunks, yieldToLoop } from './sqlite-chunks.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import type { SqliteCoordination } from './sqlite-coordination.js';
 import type { SqliteEventStore } from './sqlite-event.store.js';
@@ -27,14 +31,16 @@ import { SqliteTaskCounts } from './sqlite-task-counts.js';
 import { SqliteTaskFinder } from './sqlite-task-finder.js';
 import { SqliteTaskGraph } from './sqlite-task-graph.js';
 import { SqliteTaskGraphQueries } from './sqlite-task-graph.queries.js';
-import { SqliteTaskInserter } from './sqlite-task-inserter.js';
+import { SqliteTaskInserter, addIds } from './sqlite-task-inserter.js';
 import { SqliteTaskMaintenance } from './sqlite-task-maintenance.js';
 import { SqliteTaskMaintenanceQueries } from './sqlite-task-maintenance.queries.js';
 import { SqliteTaskReserver } from './sqlite-task-reserver.js';
 import { taskColumn, taskFromRow } from './sqlite-task-row.js';
 import { SqliteTaskSettler } from './sqlite-task-settler.js';
 import { SqliteTaskTransitions } from './sqlite-task-transitions.js';
-import { writeTasks, type TaskOutputs, type TaskWrite } from './sqlite-task-write.js';
+import type { SqliteLocks } from './sqlite-locks.js';
+import type { SqliteCall } from './sqlite-storage.error.js';
+import { joinTaskWrite, writeTasks, type TaskOutputs, type TaskWrite } from './sqlite-task-write.js';
 import { SqliteTaskQueries } from './sqlite-task.queries.js';
 import { jsonOrNull } from './sqlite-values.js';
 import type { SqliteWriter } from './sqlite-writer.js';
@@ -46,6 +52,8 @@ export interface SqliteEngineParts {
   readonly coordination: SqliteCoordination;
   readonly results: SqliteResultStore;
   readonly events: SqliteEventStore;
+  /** Where damaged tasks that reserve sets aside are reported. */
+  readonly logger: LoggerService;
 }
 
 const REQUEUEABLE: readonly TaskStatus[] = ['failed', 'cancelled', 'expired'];
@@ -55,11 +63,16 @@ const REQUEUEABLE: readonly TaskStatus[] = ['failed', 'cancelled', 'expired'];
  *
  * Every call that changes tasks is one write transaction (see SqliteWriter), batches included:
  * a settle of a thousand attempts writes the tasks, their cascades, their callback tasks, their
- * results and events, the counts and the notifications in one commit.
+ * results and events, the counts and the notifications in one commit. Calls that may change any
+ * number of tasks (an enqueue of more than MAX_ATOMIC_ENQUEUE, the bulk calls, the purge) write a
+ * chunk per transaction instead and leave the lock free between chunks, so no call holds it long
+ * enough to stall another process's heartbeats. Waiting for the lock never blocks the event loop
+ * (see SqliteLocks).
  */
 export class SqliteTaskQueueStore implements TaskQueueStore {
   private readonly sql: SqliteTaskQueries;
   private readonly writer: SqliteWriter;
+  private readonly locks: SqliteLocks;
   private readonly outputs: TaskOutputs;
   private readonly taskCounts: SqliteTaskCounts;
   private readonly pauses: SqliteQueuePauses;
@@ -83,6 +96,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   ) {
     const { db, tables } = connection;
     this.writer = engine.writer;
+    this.locks = connection.locks;
     this.sql = new SqliteTaskQueries(db, tables);
     const graphSql = new SqliteTaskGraphQueries(db, tables);
     this.taskCounts = new SqliteTaskCounts(db, tables);
@@ -92,14 +106,20 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     this.graph = new SqliteTaskGraph(graphSql, engine.results);
     this.inserter = new SqliteTaskInserter(this.sql, graphSql);
     this.transitions = new SqliteTaskTransitions(this.sql, this.graph, engine.writer, engine.results);
-    this.maintenance = new SqliteTaskMaintenance(this.outputs, this.sql, new SqliteTaskMaintenanceQueries(db, tables), this.transitions);
-    this.reserver = new SqliteTaskReserver(this.sql, this.pauses, this.maintenance);
+    this.maintenance = new SqliteTaskMaintenance(
+      this.outputs,
+      this.sql,
+      new SqliteTaskMaintenanceQueries(db, tables),
+      this.transitions,
+      this.graph,
+    );
+    this.reserver = new SqliteTaskReserver(this.sql, this.pauses, this.maintenance, engine.logger);
     this.settler = new SqliteTaskSettler(this.sql, this.graph, this.inserter);
     this.notifier = engine.notifier;
     this.coordination = engine.coordination;
     this.colocated = { results: engine.results, events: engine.events };
     this.schedules = new SqliteScheduleStore(connection, engine.writer, {
-      insertTasks: (tasks) => this.write(WRITE_NOTHING, (write) => this.inserter.insert(tasks, write)),
+      insertTasks: (tasks) => joinTaskWrite(this.outputs, WRITE_NOTHING, (write) => this.inserter.insert(tasks, write)),
       assertOpen: (operation) => this.lifecycle.assertOpen(operation),
     });
   }
@@ -107,23 +127,26 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   async enqueue(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
     this.lifecycle.assertOpen('enqueue');
     if (tasks.length === 0) return [];
-    return this.write(WRITE_NOTHING, (write) => this.inserter.insert(tasks, write));
+    if (tasks.length > MAX_ATOMIC_ENQUEUE) return this.enqueueInChunks(tasks);
+    return this.write({ operation: 'enqueue', tasks }, WRITE_NOTHING, (write) => this.inserter.insert(tasks, write));
   }
 
   async reserve(request: ReserveRequest): Promise<TaskRecord[]> {
     this.lifecycle.assertOpen('reserve');
-    return this.write(WRITE_NOTHING, (write) => this.reserver.reserve(request, write), request.now);
+    return this.write({ operation: 'reserve' }, WRITE_NOTHING, (write) => this.reserver.reserve(request, write), request.now);
   }
 
   async settle(settlements: readonly Settlement[], scope: WriteScope): Promise<SettleReport[]> {
     this.lifecycle.assertOpen('settle');
     if (settlements.length === 0) return [];
-    return this.write(scope, (write) => settlements.map((settlement) => this.settler.settle(settlement, write)));
+    return this.write({ operation: 'settle', tasks: settlements }, scope, (write) =>
+      settlements.map((settlement) => this.settler.settle(settlement, write)),
+    );
   }
 
   async extendLeases(leases: readonly LeaseRef[], leaseMs: number): Promise<boolean[]> {
     this.lifecycle.assertOpen('extendLeases');
-    return this.writer.write(() => {
+    return this.writer.write({ operation: 'extendLeases', tasks: leases }, () => {
       const now = Date.now();
       return leases.map(({ id, token }) => this.sql.extendLease(id, token, now + leaseMs, now));
     });
@@ -131,12 +154,13 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async setProgress(id: string, token: string, progress: unknown): Promise<boolean> {
     this.lifecycle.assertOpen('setProgress');
-    return this.sql.setProgress(id, token, jsonOrNull(progress), Date.now());
+    const json = jsonOrNull(progress);
+    return this.locks.run({ operation: 'setProgress', tasks: [{ id }] }, () => this.sql.setProgress(id, token, json, Date.now()));
   }
 
   async cancel(id: string, error: TaskError, scope: WriteScope): Promise<CancelOutcome | undefined> {
     this.lifecycle.assertOpen('cancel');
-    return this.write(scope, (write) => {
+    return this.write({ operation: 'cancel', tasks: [{ id }] }, scope, (write) => {
       const row = this.sql.get(id);
       return row && this.transitions.cancel(row, JSON.stringify(error), write);
     });
@@ -144,12 +168,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async cancelRequested(ids: readonly string[]): Promise<string[]> {
     this.lifecycle.assertOpen('cancelRequested');
-    return ids.length === 0 ? [] : this.sql.cancelRequested(ids);
+    return ids.length === 0 ? [] : this.read('cancelRequested', () => this.sql.cancelRequested(ids));
   }
 
   async requeue(id: string, scope: WriteScope): Promise<RequeueOutcome | undefined> {
     this.lifecycle.assertOpen('requeue');
-    return this.write(scope, (write) => {
+    return this.write({ operation: 'requeue', tasks: [{ id }] }, scope, (write) => {
       const row = this.sql.get(id);
       return row && this.transitions.requeue(row, write);
     });
@@ -157,18 +181,16 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async requeueWhere(selector: TaskSelector, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
     this.lifecycle.assertOpen('requeueWhere');
-    return this.write(scope, (write) => {
-      const requeued: TaskRecord[] = [];
-      this.inRounds(limit, () => requeued.length, (wanted) => {
-        const rows = this.finder.select(selector, REQUEUEABLE, wanted, false);
-        for (const row of rows) {
-          const outcome = this.transitions.requeue(row, write);
-          if (outcome.changed) requeued.push(outcome.task);
-        }
-        return rows.length;
-      });
-      return requeued;
+    const requeued: TaskRecord[] = [];
+    await this.inRounds('requeueWhere', limit, () => requeued.length, scope, (wanted, write) => {
+      const rows = this.finder.select(selector, REQUEUEABLE, wanted, false);
+      for (const row of rows) {
+        const outcome = this.transitions.requeue(row, write);
+        if (outcome.changed) requeued.push(outcome.task);
+      }
+      return rows.length;
     });
+    return requeued;
   }
 
   async cancelWhere(
@@ -179,33 +201,31 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
   ): Promise<{ changed: number; ended: TaskRecord[] }> {
     this.lifecycle.assertOpen('cancelWhere');
     const reason = JSON.stringify(error);
-    return this.write(scope, (write) => {
-      const ended: TaskRecord[] = [];
-      let changed = 0;
-      this.inRounds(limit, () => changed, (wanted) => {
-        const rows = this.finder.select(selector, LIVE_TASK_STATUSES, wanted, true);
-        for (const row of rows) {
-          const outcome = this.transitions.cancel(row, reason, write);
-          if (!outcome.changed) continue;
-          changed += 1;
-          ended.push(...outcome.ended);
-        }
-        return rows.length;
-      });
-      return { changed, ended };
+    const ended: TaskRecord[] = [];
+    let changed = 0;
+    await this.inRounds('cancelWhere', limit, () => changed, scope, (wanted, write) => {
+      const rows = this.finder.select(selector, LIVE_TASK_STATUSES, wanted, true);
+      for (const row of rows) {
+        const outcome = this.transitions.cancel(row, reason, write);
+        if (!outcome.changed) continue;
+        changed += 1;
+        ended.push(...outcome.ended);
+      }
+      return rows.length;
     });
+    return { changed, ended };
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
     this.lifecycle.assertOpen('get');
-    const row = this.sql.get(id);
+    const row = await this.read('get', () => this.sql.get(id));
     return row && taskFromRow(row);
   }
 
   async getMany(ids: readonly string[]): Promise<(TaskRecord | undefined)[]> {
     this.lifecycle.assertOpen('getMany');
     if (ids.length === 0) return [];
-    const rows = new Map(this.sql.many(ids).map((row) => [taskColumn(row, 'id'), row]));
+    const rows = new Map((await this.read('getMany', () => this.sql.many(ids))).map((row) => [taskColumn(row, 'id'), row]));
     return ids.map((id) => {
       const row = rows.get(id);
       return row && taskFromRow(row);
@@ -214,17 +234,17 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async list(filter: TaskListFilter = {}): Promise<Page<TaskRecord>> {
     this.lifecycle.assertOpen('list');
-    return this.finder.list(filter);
+    return this.read('list', () => this.finder.list(filter));
   }
 
   async counts(): Promise<QueueStatusCount[]> {
     this.lifecycle.assertOpen('counts');
-    return this.taskCounts.all().map(([queue, status, count]) => ({ queue, status: status as TaskStatus, count }));
+    return (await this.read('counts', () => this.taskCounts.all())).map(([queue, status, count]) => ({ queue, status: status as TaskStatus, count }));
   }
 
   async pauseQueue(queue: string): Promise<boolean> {
     this.lifecycle.assertOpen('pauseQueue');
-    return this.writer.write(() => {
+    return this.writer.write({ operation: `pauseQueue("${queue}")` }, () => {
       const paused = this.pauses.pause(queue, Date.now());
       if (paused) this.writer.controlMessage(`pause:${queue}`);
       return paused;
@@ -233,7 +253,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async resumeQueue(queue: string): Promise<boolean> {
     this.lifecycle.assertOpen('resumeQueue');
-    return this.writer.write(() => {
+    return this.writer.write({ operation: `resumeQueue("${queue}")` }, () => {
       const resumed = this.pauses.resume(queue);
       if (resumed) {
         this.writer.controlMessage(`resume:${queue}`);
@@ -245,12 +265,12 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async pausedQueues(): Promise<string[]> {
     this.lifecycle.assertOpen('pausedQueues');
-    return this.pauses.all();
+    return this.read('pausedQueues', () => this.pauses.all());
   }
 
-  async reclaimLapsed(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
+  async reclaimLapsed(now: Date, limit: number, scope: WriteScope, maxLapses: number): Promise<ReclaimReport> {
     this.lifecycle.assertOpen('reclaimLapsed');
-    return this.maintenance.reclaimLapsed(now, limit, scope);
+    return this.maintenance.reclaimLapsed(now, limit, scope, maxLapses);
   }
 
   async promoteDue(now: Date, limit: number): Promise<number> {
@@ -260,7 +280,7 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
 
   async nextDueAt(): Promise<Date | undefined> {
     this.lifecycle.assertOpen('nextDueAt');
-    return this.maintenance.nextDueAt();
+    return this.read('nextDueAt', () => this.maintenance.nextDueAt());
   }
 
   async expireOverdue(now: Date, limit: number, scope: WriteScope): Promise<TaskRecord[]> {
@@ -278,18 +298,65 @@ export class SqliteTaskQueueStore implements TaskQueueStore {
     await this.release();
   }
 
-  private write<R>(scope: WriteScope, work: (write: TaskWrite) => R, now?: Date): R {
-    return writeTasks(this.outputs, scope, (now ?? new Date()).getTime(), work);
+  private write<R>(call: SqliteCall, scope: WriteScope, work: (write: TaskWrite) => R, now?: Date): R | Promise<R> {
+    return writeTasks(this.outputs, call, scope, now?.getTime(), work);
+  }
+
+  /** A read, waiting between timers in the rare case that SQLite reports the file busy. */
+  private read<R>(operation: string, work: () => R): R | Promise<R> {
+    return this.locks.run({ operation }, work);
   }
 
   /**
-   * Runs rounds of a bulk call until it changed `limit` tasks or no candidates are left. A
-   * round's candidates may include tasks an earlier candidate's cascade already changed, which
-   * the next round reads afresh. `round` returns how many candidates it found.
+   * An enqueue of more than MAX_ATOMIC_ENQUEUE tasks: checked whole first, then stored a chunk per
+   * transaction, in order; each pass goes a chunk at a time so that this process's event loop
+   * runs on. A chunk that fails after others were stored rejects with EnqueueIncompleteError.
    */
-  private inRounds(limit: number, changed: () => number, round: (wanted: number) => number): void {
-    for (let wanted = limit; wanted > 0; wanted = limit - changed()) {
-      if (round(wanted) < wanted) return;
+  private async enqueueInChunks(tasks: readonly NewTask[]): Promise<EnqueueOutcome[]> {
+    const inCall = new Set<string>();
+    const ranges: Array<[from: number, to: number]> = [];
+    for (let from = 0; from < tasks.length; from += MAX_ATOMIC_ENQUEUE) ranges.push([from, Math.min(tasks.length, from + MAX_ATOMIC_ENQUEUE)]);
+    for (const [from, to] of ranges) {
+      addIds(tasks, from, to, inCall);
+      await yieldToLoop();
+    }
+    for (const [from, to] of ranges) {
+      await this.read('enqueue', () => this.inserter.check(tasks, from, to, inCall));
+      await yieldToLoop();
+    }
+    const outcomes: EnqueueOutcome[] = [];
+    for (const [from, to] of ranges) {
+      const chunk = tasks.slice(from, to);
+      try {
+        if (from > 0) await betweenChunks();
+        this.lifecycle.assertOpen('enqueue');
+        const stored = await this.write({ operation: 'enqueue', tasks: chunk }, WRITE_NOTHING, (write) => this.inserter.insert(chunk, write, inCall));
+        for (const outcome of stored) outcomes.push(outcome);
+      } catch (error) {
+        // Nothing stored yet: the call failed as a whole, as an atomic one would.
+        if (outcomes.length === 0) throw error;
+        throw new EnqueueIncompleteError(outcomes, tasks.length, error);
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Runs rounds of a bulk call, a transaction each of at most CHUNK_ROWS candidates, until it
+   * changed `limit` tasks or no candidates are left. A round's candidates may include tasks an
+   * earlier candidate's cascade already changed, which the next round reads afresh. `round`
+   * returns how many candidates it found.
+   */
+  private async inRounds(
+    operation: string,
+    limit: number,
+    changed: () => number,
+    scope: WriteScope,
+    round: (wanted: number, write: TaskWrite) => number,
+  ): Promise<void> {
+    for (let wanted = Math.min(CHUNK_ROWS, limit); wanted > 0; wanted = Math.min(CHUNK_ROWS, limit - changed())) {
+      if ((await this.write({ operation }, scope, (write) => round(wanted, write))) < wanted) return;
+      if (limit - changed() > 0) await betweenChunks();
     }
   }
 }

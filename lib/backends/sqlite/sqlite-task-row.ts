@@ -1,5 +1,13 @@
-import type { NewTask, ParentFailurePolicy, RetryBackoff, TaskCallback, TaskRecord, TaskStatus } from '../../models/task.model.js';
-import { jsonOrNull, optional, optionalDate, textFromColumn, textValue } from './sqlite-values.js';
+import {
+  TASK_STATUSES,
+  type NewTask,
+  type ParentFailurePolicy,
+  type RetryBackoff,
+  type TaskCallback,
+  type TaskRecord,
+  type TaskStatus,
+} from '../../models/task.model.js';
+import { jsonOrNull, optional, textFromColumn, textValue } from './sqlite-values.js';
 
 /** The types of `<project>_tasks` columns: times in epoch ms, lists and errors as JSON text. */
 interface TaskColumnTypes {
@@ -45,6 +53,7 @@ interface TaskColumnTypes {
   ready: number;
   blocked: number;
   cancelled_by: string | null;
+  lapses: number;
 }
 
 type TaskColumn = keyof TaskColumnTypes;
@@ -96,6 +105,7 @@ export const TASK_COLUMNS = [
   'progress',
   'ready',
   'cancelled_by',
+  'lapses',
 ] as const satisfies readonly TaskColumn[];
 
 /** The columns a new task's row is inserted with, in the order of its values; the others start out NULL. */
@@ -112,50 +122,126 @@ const POSITION = Object.fromEntries(TASK_COLUMNS.map((column, i) => [column, i])
 export const taskColumn = <C extends (typeof TASK_COLUMNS)[number]>(row: TaskRow, column: C): TaskColumnTypes[C] =>
   row[POSITION[column]] as TaskColumnTypes[C];
 
-const parseList = (json: string): string[] => (json === '[]' ? [] : (JSON.parse(json) as string[]));
-const parseOptional = (json: string | null): unknown => (json === null ? undefined : JSON.parse(json));
+const STATUSES = new Set<string>(TASK_STATUSES);
+/** How much of an unreadable value a damage note quotes. */
+const QUOTED = 40;
+const quote = (value: unknown): string => JSON.stringify(String(value).slice(0, QUOTED));
 
-/** A fresh record built from a row; nothing in it is shared with the row or other records. */
+/**
+ * What a row holds that cannot be read, column by column: a bad disk, a manual edit or an old bug
+ * must not make every read of the queue throw. The readers below give such a column a neutral
+ * value (an empty list, the epoch, undefined) and note it here.
+ */
+class RowDamage {
+  notes: string[] | undefined;
+
+  note(column: string, what: string): void {
+    (this.notes ??= []).push(`column ${column} ${what}`);
+  }
+}
+
+function json(row: TaskRow, column: 'on_success' | 'on_failure' | 'last_error' | 'progress', damage: RowDamage): unknown {
+  const text = taskColumn(row, column);
+  if (text === null) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    damage.note(column, 'holds invalid JSON');
+    return undefined;
+  }
+}
+
+function list(row: TaskRow, column: 'depends_on' | 'tags', damage: RowDamage): string[] {
+  const text = taskColumn(row, column);
+  if (text === '[]') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    damage.note(column, 'holds invalid JSON');
+    return [];
+  }
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
+  damage.note(column, `holds no list of strings (${quote(text)})`);
+  return [];
+}
+
+function time(row: TaskRow, column: 'created_at' | 'run_at' | 'updated_at', damage: RowDamage): Date {
+  const ms: unknown = taskColumn(row, column);
+  if (typeof ms === 'number' && Number.isFinite(ms)) return new Date(ms);
+  damage.note(column, `holds no time (${quote(ms)})`);
+  return new Date(0);
+}
+
+function optionalTime(
+  row: TaskRow,
+  column: 'expires_at' | 'started_at' | 'completed_at' | 'cancel_requested_at' | 'lease_expires_at',
+  damage: RowDamage,
+): Date | undefined {
+  const ms: unknown = taskColumn(row, column);
+  if (ms === null) return undefined;
+  if (typeof ms === 'number' && Number.isFinite(ms)) return new Date(ms);
+  damage.note(column, `holds no time (${quote(ms)})`);
+  return undefined;
+}
+
+function status(row: TaskRow, damage: RowDamage): TaskStatus {
+  const value = taskColumn(row, 'status');
+  if (!STATUSES.has(value)) damage.note('status', `holds no task status (${quote(value)})`);
+  // Shown as stored: no neutral status would say what the row holds.
+  return value as TaskStatus;
+}
+
+/**
+ * A fresh record built from a row; nothing in it is shared with the row or other records. A row
+ * with columns that cannot be read still makes a record, with `damaged` saying which and why.
+ */
 export function taskFromRow(row: TaskRow): TaskRecord {
-  return {
+  const damage = new RowDamage();
+  const record: TaskRecord = {
     id: taskColumn(row, 'id'),
     name: taskColumn(row, 'name'),
     queue: taskColumn(row, 'queue'),
     priority: taskColumn(row, 'priority'),
     payload: { format: taskColumn(row, 'payload_format'), data: textFromColumn(taskColumn(row, 'payload_data')) },
-    createdAt: new Date(taskColumn(row, 'created_at')),
-    runAt: new Date(taskColumn(row, 'run_at')),
+    createdAt: time(row, 'created_at', damage),
+    runAt: time(row, 'run_at', damage),
     maxRetries: taskColumn(row, 'max_retries'),
     retryDelayMs: taskColumn(row, 'retry_delay_ms'),
     retryBackoff: taskColumn(row, 'retry_backoff') as RetryBackoff,
     retryMaxDelayMs: taskColumn(row, 'retry_max_delay_ms'),
     timeoutMs: optional(taskColumn(row, 'timeout_ms')),
     ttlMs: optional(taskColumn(row, 'ttl_ms')),
-    expiresAt: optionalDate(taskColumn(row, 'expires_at')),
+    expiresAt: optionalTime(row, 'expires_at', damage),
     resultTtlMs: optional(taskColumn(row, 'result_ttl_ms')),
     storeResult: taskColumn(row, 'store_result') === 1,
-    dependsOn: parseList(taskColumn(row, 'depends_on')),
+    dependsOn: list(row, 'depends_on', damage),
     onParentFailure: taskColumn(row, 'on_parent_failure') as ParentFailurePolicy,
-    onSuccess: parseOptional(taskColumn(row, 'on_success')) as TaskCallback | undefined,
-    onFailure: parseOptional(taskColumn(row, 'on_failure')) as TaskCallback | undefined,
-    tags: parseList(taskColumn(row, 'tags')),
+    onSuccess: json(row, 'on_success', damage) as TaskCallback | undefined,
+    onFailure: json(row, 'on_failure', damage) as TaskCallback | undefined,
+    tags: list(row, 'tags', damage),
     description: optional(textFromColumn(taskColumn(row, 'description'))),
     scheduleId: optional(taskColumn(row, 'schedule_id')),
     key: optional(taskColumn(row, 'idempotency_key')),
     dedupeWindowMs: optional(taskColumn(row, 'dedupe_window_ms')),
-    status: taskColumn(row, 'status') as TaskStatus,
+    status: status(row, damage),
     attempts: taskColumn(row, 'attempts'),
-    startedAt: optionalDate(taskColumn(row, 'started_at')),
-    completedAt: optionalDate(taskColumn(row, 'completed_at')),
-    updatedAt: new Date(taskColumn(row, 'updated_at')),
-    lastError: parseOptional(taskColumn(row, 'last_error')) as TaskRecord['lastError'],
+    lapses: taskColumn(row, 'lapses'),
+    startedAt: optionalTime(row, 'started_at', damage),
+    completedAt: optionalTime(row, 'completed_at', damage),
+    updatedAt: time(row, 'updated_at', damage),
+    lastError: json(row, 'last_error', damage) as TaskRecord['lastError'],
     cancelledBy: optional(taskColumn(row, 'cancelled_by')),
-    cancelRequestedAt: optionalDate(taskColumn(row, 'cancel_requested_at')),
-    progress: parseOptional(taskColumn(row, 'progress')),
+    cancelRequestedAt: optionalTime(row, 'cancel_requested_at', damage),
+    progress: json(row, 'progress', damage),
     workerId: optional(taskColumn(row, 'worker_id')),
     leaseToken: optional(taskColumn(row, 'lease_token')),
-    leaseExpiresAt: optionalDate(taskColumn(row, 'lease_expires_at')),
+    leaseExpiresAt: optionalTime(row, 'lease_expires_at', damage),
+    damaged: undefined,
   } satisfies Record<keyof TaskRecord, unknown>;
+  if (damage.notes === undefined) delete record.damaged;
+  else record.damaged = damage.notes.join('; ');
+  return record;
 }
 
 /** The values of a new task's row, in TASK_INSERT_COLUMNS order (undefined binds as NULL). */

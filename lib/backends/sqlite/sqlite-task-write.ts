@@ -5,6 +5,7 @@ import { unrunOutcome } from '../../storage/outcomes.js';
 import type { WriteScope } from '../../storage/task-queue.store.js';
 import type { SqliteEventStore } from './sqlite-event.store.js';
 import type { SqliteResultStore } from './sqlite-result.store.js';
+import type { SqliteCall } from './sqlite-storage.error.js';
 import { TaskCountChanges, type SqliteTaskCounts } from './sqlite-task-counts.js';
 import type { SqliteWriter } from './sqlite-writer.js';
 
@@ -62,6 +63,11 @@ export class TaskWrite {
     this.outputs.writer.wakeQueue(queue);
   }
 
+  /** Runs `effect` once the transaction committed (not at all if it rolls back). */
+  afterCommit(effect: () => void): void {
+    this.outputs.writer.onCommit(effect);
+  }
+
   /** Writes what was gathered; call last, inside the transaction. */
   finish(): void {
     this.outputs.counts.apply(this.counts);
@@ -70,12 +76,29 @@ export class TaskWrite {
   }
 }
 
-/** Runs `work` in one write transaction with a TaskWrite of its own, finished (side writes done) before the commit. */
-export function writeTasks<R>(outputs: TaskOutputs, scope: WriteScope, now: number, work: (write: TaskWrite) => R): R {
-  return outputs.writer.write(() => {
-    const write = new TaskWrite(outputs, scope, now);
-    const result = work(write);
-    write.finish();
-    return result;
-  });
+/**
+ * Runs `work` in one write transaction with a TaskWrite of its own, finished (side writes done)
+ * before the commit; synchronous when the lock was free (see SqliteWriter.write). Its clock is
+ * `now`, or the time the transaction got the lock.
+ */
+export function writeTasks<R>(
+  outputs: TaskOutputs,
+  call: SqliteCall,
+  scope: WriteScope,
+  now: number | undefined,
+  work: (write: TaskWrite) => R,
+): R | Promise<R> {
+  return outputs.writer.write(call, () => inTaskWrite(outputs, scope, now ?? Date.now(), work));
+}
+
+/** `writeTasks` as part of the write transaction the caller is in (a schedule fire enqueueing its task). */
+export function joinTaskWrite<R>(outputs: TaskOutputs, scope: WriteScope, work: (write: TaskWrite) => R): R {
+  return outputs.writer.join(() => inTaskWrite(outputs, scope, Date.now(), work));
+}
+
+function inTaskWrite<R>(outputs: TaskOutputs, scope: WriteScope, now: number, work: (write: TaskWrite) => R): R {
+  const write = new TaskWrite(outputs, scope, now);
+  const result = work(write);
+  write.finish();
+  return result;
 }

@@ -8,8 +8,14 @@ export const COLUMNS = TASK_COLUMNS.join(', ');
 export const CLEAR_LEASE = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
 /** A lease holder's statement applies only while its token is the task's lease, lapsed or not (until a reclaim): binds id, token. */
 const HELD = `id = ? AND status = 'running' AND lease_token = ?`;
-/** A ready row must still be due, and not expired, at this reserve's `now`: binds now, now, limit. */
-const RESERVABLE = `run_at <= ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, run_at, seq LIMIT ${BOUND}`;
+/**
+ * A ready row must still be due, and not expired, at this reserve's `now`: binds now, now, limit.
+ * A `run_at` that is no number (a damaged row) is read too, so that reserve sets the row aside
+ * instead of passing over it forever; run_at is no range term of the index scan, so this costs
+ * nothing.
+ */
+const RESERVABLE = `(run_at <= ? OR typeof(run_at) <> 'integer') AND (expires_at IS NULL OR expires_at > ?)
+  ORDER BY priority DESC, run_at, seq LIMIT ${BOUND}`;
 
 /**
  * The statement that keeps an idempotency key on a task coming back to life (requeued, revived)
@@ -30,6 +36,7 @@ export const keepFreeKey = (tasks: string): string =>
 export class SqliteTaskQueries {
   private readonly insertTask: SqliteStatement;
   private readonly selectId: SqliteStatement<unknown[]>;
+  private readonly selectTaken: SqliteStatement<unknown[]>;
   private readonly selectKeyHolder: SqliteStatement<unknown[]>;
   private readonly selectStatus: SqliteStatement<unknown[]>;
   private readonly selectDue: SqliteStatement<unknown[]>;
@@ -37,6 +44,8 @@ export class SqliteTaskQueries {
   private readonly selectReadyByName: SqliteStatement<unknown[]>;
   private readonly selectReadyNames: SqliteStatement<unknown[]>;
   private readonly leaseTask: SqliteStatement;
+  private readonly setAsideTask: SqliteStatement;
+  private readonly unfileTask: SqliteStatement;
   private readonly finishTask: SqliteStatement<unknown[]>;
   private readonly retryTask: SqliteStatement<unknown[]>;
   private readonly releaseTask: SqliteStatement<unknown[]>;
@@ -56,6 +65,7 @@ export class SqliteTaskQueries {
       `INSERT INTO ${tasks} (${TASK_INSERT_COLUMNS.join(', ')}) VALUES (${TASK_INSERT_COLUMNS.map(() => '?').join(', ')})`,
     );
     this.selectId = rows(`SELECT 1 FROM ${tasks} WHERE id = ?`);
+    this.selectTaken = rows(`SELECT id FROM ${tasks} WHERE id IN (SELECT value FROM json_each(?))`);
     this.selectKeyHolder = rows(
       `SELECT id FROM ${tasks} WHERE idempotency_key IS NOT NULL AND idempotency_key = ?
         AND (status IN ${LIVE_SQL} OR completed_at + dedupe_window_ms > ?) ORDER BY status IN ${LIVE_SQL} DESC, seq DESC LIMIT 1`,
@@ -80,6 +90,10 @@ export class SqliteTaskQueries {
       `UPDATE ${tasks} SET status = 'running', attempts = attempts + 1, started_at = ?, updated_at = ?, worker_id = ?,
         lease_token = ?, lease_expires_at = ?, ready = 0 WHERE seq = ?`,
     );
+    this.setAsideTask = db.prepare(
+      `UPDATE ${tasks} SET status = 'failed', completed_at = ?, updated_at = ?, last_error = ?, ready = 0, ${CLEAR_LEASE} WHERE seq = ?`,
+    );
+    this.unfileTask = db.prepare(`UPDATE ${tasks} SET ready = 0 WHERE seq = ?`);
     // An error given replaces lastError; none keeps the last attempt's. A running row is never ready, so
     // `ready` is left out of the SET: naming it would make SQLite revisit the ready index for every task.
     this.finishTask = rows(
@@ -113,7 +127,7 @@ export class SqliteTaskQueries {
     );
     // A fresh life gets a fresh TTL; otherwise a requeued expired task would expire again at once.
     this.requeueTask = rows(
-      `UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = ?, updated_at = ?, started_at = NULL, completed_at = NULL,
+      `UPDATE ${tasks} SET status = 'pending', attempts = 0, lapses = 0, run_at = ?, updated_at = ?, started_at = NULL, completed_at = NULL,
         cancel_requested_at = NULL, cancelled_by = NULL, expires_at = CASE WHEN ttl_ms IS NULL THEN expires_at ELSE ? + ttl_ms END,
         ready = 1 - blocked, ${keepFreeKey(tasks)}
         WHERE seq = ? AND status IN ${REQUEUEABLE_SQL} RETURNING ${COLUMNS}`,
@@ -129,6 +143,11 @@ export class SqliteTaskQueries {
 
   idTaken(id: string): boolean {
     return this.selectId.get(id) !== undefined;
+  }
+
+  /** Which of `ids` are stored. */
+  takenIds(ids: readonly string[]): Set<string> {
+    return new Set(this.selectTaken.all(JSON.stringify(ids)).map(([id]) => id as string));
   }
 
   /** The id of the task holding an idempotency key: live (the newest), else ended within its dedupe window. */
@@ -162,6 +181,16 @@ export class SqliteTaskQueries {
 
   lease(seq: number, now: number, workerId: string, token: string, leaseExpiresAt: number): void {
     this.leaseTask.run(now, now, workerId, token, leaseExpiresAt, seq);
+  }
+
+  /** Ends a row that cannot run as stored failed with `error` (see SqliteTaskReserver); its dependents are left as they are. */
+  setAside(seq: number, now: number, error: string): void {
+    this.setAsideTask.run(now, now, error, seq);
+  }
+
+  /** Takes a row out of the reserve index, changing nothing else. */
+  unfile(seq: number): void {
+    this.unfileTask.run(seq);
   }
 
   /** Ends an attempt as success, failed or cancelled; the task's queue and name, or undefined for a stale token. */

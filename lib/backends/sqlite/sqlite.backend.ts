@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Backend } from '../../storage/engine.js';
+import { backendLogger } from '../shared/backend-logger.js';
 import { attachSqliteConnection, openSqliteConnection, sqliteDatabasePath } from './sqlite-connection.js';
 import { SqliteEngine } from './sqlite-engine.js';
 import type { SqliteEventStore } from './sqlite-event.store.js';
@@ -17,7 +18,7 @@ export const sqliteBackend: Backend = {
   async open(url, context) {
     const connection = await openSqliteConnection(sqliteDatabasePath(url), context.projectName);
     try {
-      return new SqliteEngine(connection, () => connection.dataSource.destroy());
+      return new SqliteEngine(connection, () => connection.dataSource.destroy(), backendLogger(context));
     } catch (error) {
       await connection.dataSource.destroy();
       throw error;
@@ -44,6 +45,6 @@ export async function sqliteStoresFromDataSource(
   dataSource: DataSource,
   { projectName = 'omniq' }: { projectName?: string } = {},
 ): Promise<SqliteStores> {
-  const engine = new SqliteEngine(await attachSqliteConnection(dataSource, projectName), async () => {});
+  const engine = new SqliteEngine(await attachSqliteConnection(dataSource, projectName), async () => {}, backendLogger());
   return { taskQueue: engine.tasks, resultStore: engine.results, eventStore: engine.events };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TaskRecord } from '../../models/task.model.js';
 import { parentFailedError, unrunOutcome } from '../../storage/outcomes.js';
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { ids, newTask, reserveRequest, taskError, testClock, WRITE_ALL } from '../fixtures.js';
+import { ids, newTask, reserveRequest, taskError, testClock, WRITE_ALL, NO_LAPSE_LIMIT } from '../fixtures.js';
 import type { EngineHarness } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 import { HELD_PLAIN, running, tokenOf } from './steps.js';
@@ -114,7 +114,7 @@ export function describeCancelAndExpiryCases(h: EngineHarness): void {
       const task = await running(h.tasks, newTask({ createdAt: t(0), expiresAt: t(5000) }), { now: t(0), leaseMs: 1000 });
       expect(await h.tasks.expireOverdue(t(6000), 10, WRITE_NOTHING)).toEqual([]);
       expect((await h.tasks.get(task.id))?.status).toBe('running');
-      await h.tasks.reclaimLapsed(t(6000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(6000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       expect(ids(await h.tasks.expireOverdue(t(6000), 10, WRITE_NOTHING))).toEqual([task.id]);
       const expired = await h.tasks.get(task.id);
       expect(expired).toMatchObject({ status: 'expired' });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { ids, newEvent, newResult, newTask, reserveRequest, taskError, testClock, WRITE_ALL } from '../fixtures.js';
+import { ids, newEvent, newResult, newTask, reserveRequest, taskError, testClock, WRITE_ALL, NO_LAPSE_LIMIT } from '../fixtures.js';
 import type { EngineHarness } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 import { HELD_PLAIN, NOT_HELD, running, tokenOf } from './steps.js';
@@ -22,7 +22,7 @@ export function describeLeaseCases(h: EngineHarness): void {
       const extended = await h.tasks.get(task.id);
       expect(extended?.leaseExpiresAt?.getTime()).toBeGreaterThanOrEqual(before + 60_000);
       expect(extended?.leaseToken).toBe(task.leaseToken);
-      expect(await h.tasks.reclaimLapsed(new Date(before + 30_000), 10, WRITE_NOTHING)).toEqual([]);
+      expect(await h.tasks.reclaimLapsed(new Date(before + 30_000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT)).toEqual({ tasks: [], ended: [] });
       expect((await h.tasks.get(task.id))?.status).toBe('running');
     });
 
@@ -43,10 +43,10 @@ export function describeLeaseCases(h: EngineHarness): void {
       const t = testClock();
       const lapsed = await running(h.tasks, newTask({ queue: 'a', createdAt: t(0) }), { now: t(0), leaseMs: 1000 });
       const live = await running(h.tasks, newTask({ queue: 'b', createdAt: t(0) }), { now: t(0), leaseMs: 60_000 });
-      expect(await h.tasks.reclaimLapsed(t(999), 10, WRITE_NOTHING)).toEqual([]);
-      const reclaimed = await h.tasks.reclaimLapsed(t(1001), 10, WRITE_NOTHING);
+      expect(await h.tasks.reclaimLapsed(t(999), 10, WRITE_NOTHING, NO_LAPSE_LIMIT)).toEqual({ tasks: [], ended: [] });
+      const { tasks: reclaimed } = await h.tasks.reclaimLapsed(t(1001), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       expect(ids(reclaimed)).toEqual([lapsed.id]);
-      expect(reclaimed[0]).toMatchObject({ status: 'pending', attempts: 1 });
+      expect(reclaimed[0]).toMatchObject({ status: 'pending', attempts: 1, lapses: 1 });
       const stored = await h.tasks.get(lapsed.id);
       expect(stored).toEqual(reclaimed[0]);
       expect(stored?.leaseToken).toBeUndefined();
@@ -59,15 +59,15 @@ export function describeLeaseCases(h: EngineHarness): void {
       const t = testClock();
       await h.tasks.enqueue([1, 2, 3].map(() => newTask({ createdAt: t(0) })));
       expect(await h.tasks.reserve(reserveRequest({ now: t(0), leaseMs: 1000 }))).toHaveLength(3);
-      expect(await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING)).toHaveLength(2);
-      expect(await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING)).toHaveLength(1);
-      expect(await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING)).toHaveLength(0);
+      expect((await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING, NO_LAPSE_LIMIT)).tasks).toHaveLength(2);
+      expect((await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING, NO_LAPSE_LIMIT)).tasks).toHaveLength(1);
+      expect((await h.tasks.reclaimLapsed(t(5000), 2, WRITE_NOTHING, NO_LAPSE_LIMIT)).tasks).toHaveLength(0);
     });
 
     it('after a reclaim the task is reservable again and the old token is rejected for good', async () => {
       const t = testClock();
       const first = await running(h.tasks, newTask({ createdAt: t(0) }), { now: t(0), leaseMs: 1000 });
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       const [second] = await h.tasks.reserve(reserveRequest({ now: t(2000), workerId: 'worker-2' }));
       expect(second).toMatchObject({ id: first.id, status: 'running', attempts: 2, workerId: 'worker-2' });
       expect(second?.leaseToken).not.toBe(first.leaseToken);
@@ -83,13 +83,13 @@ export function describeLeaseCases(h: EngineHarness): void {
     it('records a `reclaimed` event naming the lost attempt with scope.events, none without', async () => {
       const t = testClock();
       const recorded = await running(h.tasks, newTask({ queue: 'a', createdAt: t(0) }), { now: t(0), leaseMs: 1000, workerId: 'frozen' });
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL, NO_LAPSE_LIMIT);
       const events = await h.events.query({ taskId: recorded.id });
       expect(events).toHaveLength(1);
       expect(events[0]).toMatchObject({ type: 'reclaimed', taskId: recorded.id, queue: 'a', workerId: 'frozen', attempt: 1 });
 
       const silent = await running(h.tasks, newTask({ queue: 'b', createdAt: t(0) }), { now: t(0), leaseMs: 1000 });
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       expect((await h.tasks.get(silent.id))?.status).toBe('pending');
       expect(await h.events.query({ taskId: silent.id })).toEqual([]);
     });
@@ -100,7 +100,7 @@ export function describeLeaseCases(h: EngineHarness): void {
       const requested = await h.tasks.cancel(task.id, taskError('stop'), WRITE_NOTHING);
       const requestedAt = requested?.task.cancelRequestedAt;
       expect(requestedAt).toBeInstanceOf(Date);
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       expect(await h.tasks.get(task.id)).toMatchObject({ status: 'pending', cancelRequestedAt: requestedAt });
       const [next] = await h.tasks.reserve(reserveRequest({ now: t(2000), workerId: 'worker-2' }));
       expect(next).toMatchObject({ id: task.id, cancelRequestedAt: requestedAt });
@@ -111,7 +111,7 @@ export function describeLeaseCases(h: EngineHarness): void {
       const t = testClock();
       const task = newTask({ createdAt: t(0) });
       const frozen = await running(h.tasks, task, { now: t(0), leaseMs: 1000, workerId: 'frozen' });
-      expect(ids(await h.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL))).toEqual([task.id]);
+      expect(ids((await h.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL, NO_LAPSE_LIMIT)).tasks)).toEqual([task.id]);
       const [live] = await h.tasks.reserve(reserveRequest({ now: t(2000), workerId: 'live' }));
       expect(live?.id).toBe(task.id);
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { StoreClosedError } from '../../errors/store.errors.js';
 import type { TaskEvent } from '../../models/event.model.js';
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { newEvent, newResult, newSchedule, newTask, reserveRequest, taskError } from '../fixtures.js';
+import { newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, NO_LAPSE_LIMIT } from '../fixtures.js';
 import { type EngineHarness, rejection, settlement } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 
@@ -48,7 +48,7 @@ export function describeLifecycleCases(h: EngineHarness): void {
         'tasks.pauseQueue': () => tasks.pauseQueue('q'),
         'tasks.resumeQueue': () => tasks.resumeQueue('q'),
         'tasks.pausedQueues': () => tasks.pausedQueues(),
-        'tasks.reclaimLapsed': () => tasks.reclaimLapsed(new Date(), 10, WRITE_NOTHING),
+        'tasks.reclaimLapsed': () => tasks.reclaimLapsed(new Date(), 10, WRITE_NOTHING, NO_LAPSE_LIMIT),
         'tasks.promoteDue': () => tasks.promoteDue(new Date(), 10),
         'tasks.nextDueAt': () => tasks.nextDueAt(),
         'tasks.expireOverdue': () => tasks.expireOverdue(new Date(), 10, WRITE_NOTHING),

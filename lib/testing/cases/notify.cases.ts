@@ -1,5 +1,5 @@
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { newResult, newTask, taskError, testClock, WRITE_ALL } from '../fixtures.js';
+import { newResult, newTask, taskError, testClock, WRITE_ALL, NO_LAPSE_LIMIT } from '../fixtures.js';
 import type { EngineHarness } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 import { endAs, running, tokenOf } from './steps.js';
@@ -28,7 +28,7 @@ export function describeNotifyCases(h: EngineHarness): void {
 
       await running(h.tasks, newTask({ queue: 'reclaimed', createdAt: t(0) }), { now: t(0), leaseMs: 1000 });
       const wokenByReclaim = h.message(h.tasks.notifier, 'wake', 'reclaimed');
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       await wokenByReclaim;
     });
 

@@ -1,5 +1,5 @@
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { duplicates, ids, newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, testClock, WRITE_ALL } from '../fixtures.js';
+import { duplicates, ids, newEvent, newResult, newSchedule, newTask, reserveRequest, taskError, testClock, WRITE_ALL, NO_LAPSE_LIMIT } from '../fixtures.js';
 import type { EngineHarness } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 import { expectRejectedOrCancelled, HELD_PLAIN, NOT_HELD, running, tokenOf } from './steps.js';
@@ -46,7 +46,7 @@ export function describePeerCases(h: EngineHarness): void {
       const t = testClock();
       const peer = await h.peer();
       const first = await running(h.tasks, newTask({ createdAt: t(0) }), { now: t(0), leaseMs: 1000, workerId: 'lost' });
-      expect(ids(await peer.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL))).toEqual([first.id]);
+      expect(ids((await peer.tasks.reclaimLapsed(t(2000), 10, WRITE_ALL, NO_LAPSE_LIMIT)).tasks)).toEqual([first.id]);
       const [second] = await peer.tasks.reserve(reserveRequest({ now: t(2000), workerId: 'rescuer' }));
       expect(second).toMatchObject({ id: first.id, attempts: 2, workerId: 'rescuer' });
       expect(await h.tasks.extendLeases([{ id: first.id, token: tokenOf(first) }], 60_000)).toEqual([false]);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WRITE_NOTHING } from '../../storage/task-queue.store.js';
-import { countMap, ids, newTask, reserveRequest, taskError, testClock } from '../fixtures.js';
+import { countMap, ids, newTask, reserveRequest, taskError, testClock, NO_LAPSE_LIMIT } from '../fixtures.js';
 import type { EngineHarness } from '../harness.js';
 import { describe, expect, it } from '../test-globals.js';
 import { endAs, reserveOnly, running, tokenOf } from './steps.js';
@@ -85,7 +85,7 @@ export function describeQueryCases(h: EngineHarness): void {
       expect(await counted()).toEqual({ 'default/pending': 1, 'default/scheduled': 1 });
       const first = await reserveOnly(h.tasks, a, { now: t(0), leaseMs: 1000 });
       expect(await counted()).toEqual({ 'default/running': 1, 'default/scheduled': 1 });
-      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING);
+      await h.tasks.reclaimLapsed(t(2000), 10, WRITE_NOTHING, NO_LAPSE_LIMIT);
       expect(await counted()).toEqual({ 'default/pending': 1, 'default/scheduled': 1 });
       expect(first.attempts).toBe(1);
       const second = await reserveOnly(h.tasks, a, { now: t(2000) });

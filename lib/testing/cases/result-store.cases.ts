@@ -56,6 +56,24 @@ export function describeResultStoreCases(h: EngineHarness): void {
       expect(await h.results.get(forever.taskId)).toEqual(forever);
     });
 
+    it('purgeCompletedBefore deletes results completed before the cutoff, expired or not, at most limit per call', async () => {
+      const t = testClock();
+      const oldest = newResult({ scheduleId: 'nightly', completedAt: t(-30_000) });
+      const old = newResult({ completedAt: t(-20_000), expiresAt: t(3_600_000) });
+      const expiredOld = newResult({ completedAt: t(-10_000), expiresAt: t(-5_000) });
+      const atCutoff = newResult({ scheduleId: 'nightly', completedAt: t(0) });
+      const recent = newResult({ completedAt: t(5_000) });
+      await h.results.put([oldest, old, expiredOld, atCutoff, recent]);
+
+      expect(await h.results.purgeCompletedBefore(t(0), 2)).toBe(2);
+      expect(await h.results.purgeCompletedBefore(t(0))).toBe(1);
+      expect(await h.results.purgeCompletedBefore(t(0))).toBe(0);
+      for (const gone of [oldest, old, expiredOld]) expect(await h.results.delete(gone.taskId)).toBe(false);
+      expect(await h.results.get(atCutoff.taskId)).toEqual(atCutoff);
+      expect(await h.results.get(recent.taskId)).toEqual(recent);
+      expect(await h.results.latestForSchedule('nightly')).toEqual(atCutoff);
+    });
+
     it('finds the most recently completed live result of a schedule', async () => {
       const t = testClock();
       const older = newResult({ scheduleId: 'nightly', completedAt: t(-20_000) });
