@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
+import Database from 'better-sqlite3';
 import { NonRetryableError, Task } from '../../lib/index.js';
 import { ChildWorker } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
@@ -63,6 +65,40 @@ describe.each(BACKENDS)('a task end across a crash on %s', (_name, urlFor) => {
     return child;
   };
 
+  /**
+   * Freezes the child (SIGSTOP) at a moment it holds no write lock. A process frozen inside a
+   * SQLite write transaction blocks every other writer until it runs again, by SQLite's design;
+   * that is not the frozen worker this test is about (one whose lease lapses while it is stopped).
+   */
+  async function freezeOutsideWrite(child: ChildWorker): Promise<void> {
+    for (;;) {
+      child.kill('SIGSTOP');
+      while (!stopped(child.pid)) await sleep(1);
+      if (!backend.startsWith('sqlite://') || writeLockFree()) return;
+      child.kill('SIGCONT');
+      await sleep(5);
+    }
+  }
+
+  /** Whether the kernel has stopped the process yet (state T in /proc): a signal is delivered asynchronously. */
+  function stopped(pid: number): boolean {
+    return /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  }
+
+  function writeLockFree(): boolean {
+    const db = new Database(join(dir, 'omniq.db'), { timeout: 0 });
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+      throw error;
+    } finally {
+      db.close();
+    }
+  }
+
   /** A failing parent with dependents and an onFailure callback, as a producer enqueues it. */
   async function enqueueFamily(producer: TestApp): Promise<string[]> {
     const children = Array.from({ length: DEPENDENTS }, (_, n) => `child-${n}`);
@@ -118,7 +154,7 @@ describe.each(BACKENDS)('a task end across a crash on %s', (_name, urlFor) => {
     const [id] = await producer.omniq.enqueueMany([{ name: 'proc.work', payload: { n: 7 } }]);
     const frozen = spawn({ workMs: 1_500, options: { worker: { heartbeatMs: 100 } } });
     await frozen.whenStarted(1);
-    frozen.kill('SIGSTOP');
+    await freezeOutsideWrite(frozen);
     const takeover = await boot({ worker: { pollIntervalMs: 20 }, maintenance: { intervalMs: 50, leaderTtlMs: 1_000 } });
     expect(await takeover.omniq.waitForResult(id!, { timeoutMs: 30_000 })).toMatchObject({ status: 'success', value: { n: 7, pid: process.pid } });
     await takeover.close();
