@@ -44,8 +44,8 @@ export interface MaintenanceOptions {
   /**
    * How many times a task's lease may lapse — its worker died or froze while running it — before
    * the leader ends it failed, a dead letter with a TaskLapsedError (default 3). From 2 up, tasks
-   * that were running beside a poison task survive it: a worker runs at most one task that lapsed
-   * before at a time.
+   * that were running beside a poison task survive it: a worker runs at most one task on its last
+   * delivery at a time.
    */
   maxLapses?: number;
   /** How long the leader's lease lasts unrenewed, in ms (default 10,000): another instance takes over within this long of its death. */

@@ -61,12 +61,15 @@ export interface ReserveRequest {
   /** Only tasks with these names (the handlers this worker has). Omitted: any name. */
   names?: readonly string[];
   /**
-   * At most this many tasks whose lease lapsed before (`lapses` > 0) in this call; the others stay
-   * waiting, and the call may return fewer than `limit`. A worker takes a task that may have killed
-   * its last worker only while it holds no other such task, so a poison task cannot take the same
-   * innocent tasks down with it twice. Omitted: no limit.
+   * At most this many tasks whose lease lapsed `lapsedFrom` times or more in this call; the others
+   * stay waiting, and the call may return fewer than `limit`. A worker takes a task on its last
+   * delivery (one more lapse makes it a dead letter) only while it holds no other such task, so a
+   * poison task cannot take the same innocent tasks down with it to their last lapse. Omitted: no
+   * limit.
    */
   maxLapsed?: number;
+  /** The `lapses` from which `maxLapsed` counts a task (default 1: every task that lapsed before). */
+  lapsedFrom?: number;
   now?: Date;
 }
 

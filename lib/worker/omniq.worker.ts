@@ -52,7 +52,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly active = new Map<string, ActiveTask>();
   /** Handlers whose attempt ended (timed out, cancelled, lease lost, shut down) that ignore their signal and run on: each keeps its slot until it returns. */
   private readonly overrun = new Set<Attempt>();
-  /** Tasks in `active` whose lease lapsed before (`lapses` > 0): at most one runs here at a time. */
+  /** Tasks in `active` on their last delivery (one more lapse makes them dead letters): at most one runs here at a time. */
   private suspects = 0;
   private readonly wake = new WakeSignal();
   private readonly runner: TaskRunner;
@@ -98,6 +98,11 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
 
   get id(): string {
     return this.config.worker.id;
+  }
+
+  /** The lapses of a task on its last delivery: one more and the leader ends it (`maintenance.maxLapses`). */
+  private get lastDelivery(): number {
+    return Math.max(1, this.config.maintenance.maxLapses - 1);
   }
 
   /** Queues served, highest priority first (known once started). */
@@ -201,10 +206,10 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
       }
       let tasks: TaskRecord[];
       try {
-        // A task whose lease lapsed before may have killed its last worker: one at a time here, so a
-        // poison task cannot take the same innocent tasks down with it again.
+        // A task on its last delivery may be one that kills its workers: one at a time here, so a
+        // poison task cannot take the same innocent tasks down with it to their last lapse.
         const maxLapsed = this.suspects === 0 ? 1 : 0;
-        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names, maxLapsed });
+        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names, maxLapsed, lapsedFrom: this.lastDelivery });
       } catch (error) {
         this.logger.error(`Worker ${this.id}: reserving tasks failed: ${String(error)}`);
         await this.wake.wait(pollIntervalMs);
@@ -228,10 +233,11 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private launch(task: TaskRecord): void {
     const active = new ActiveTask(task, new Attempt());
     this.active.set(task.leaseToken!, active);
-    if (task.lapses > 0) this.suspects++;
+    const suspect = task.lapses >= this.lastDelivery;
+    if (suspect) this.suspects++;
     const done = (failed: boolean, error?: unknown): void => {
       if (!this.active.delete(task.leaseToken!)) return;
-      if (task.lapses > 0) this.suspects--;
+      if (suspect) this.suspects--;
       if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${describeError(error)}`);
       if (active.attempt.overrunning) this.holdSlot(task, active.attempt);
       active.end();

@@ -231,6 +231,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
     const dooming = new Set<string>();
     const reserved: { rank: number; task: TaskRecord }[] = [];
     const maxLapsed = request.maxLapsed ?? Number.POSITIVE_INFINITY;
+    const lapsedFrom = request.lapsedFrom ?? 1;
     /** Tasks that lapsed before, claimed or being claimed by this call. */
     let lapsedTaken = 0;
     let next = 0;
@@ -242,10 +243,10 @@ export class FileTaskQueueStore implements TaskQueueStore {
       while (batch.length < Math.min(request.limit - reserved.length, IO_CONCURRENCY) && next < candidates.length) {
         const rank = next++;
         const task = candidates[rank]!.body.task;
-        if (task.lapses > 0 && lapsedTaken >= maxLapsed) continue;
+        if (task.lapses >= lapsedFrom && lapsedTaken >= maxLapsed) continue;
         if (this.reserving.has(task.id) || !(await this.dependenciesMet(task, parents, dooming)) || this.reserving.has(task.id)) continue;
         this.reserving.add(task.id);
-        if (task.lapses > 0) lapsedTaken += 1;
+        if (task.lapses >= lapsedFrom) lapsedTaken += 1;
         batch.push(rank);
       }
       const won = await Promise.all(
@@ -253,7 +254,7 @@ export class FileTaskQueueStore implements TaskQueueStore {
       );
       won.forEach((version, i) => {
         if (version) reserved.push({ rank: batch[i]!, task: cloneTask(version.body.task) });
-        else if (candidates[batch[i]!]!.body.task.lapses > 0) lapsedTaken -= 1;
+        else if (candidates[batch[i]!]!.body.task.lapses >= lapsedFrom) lapsedTaken -= 1;
       });
     }
     await this.ends.cancelDependentsOf([...dooming], CLAIM_STALE_MS);

@@ -93,6 +93,7 @@ export class MemoryTasks {
     this.promoteDue(now, Number.POSITIVE_INFINITY, false);
     const reserved: TaskRecord[] = [];
     let lapsedAllowed = request.maxLapsed ?? Number.POSITIVE_INFINITY;
+    const lapsedFrom = request.lapsedFrom ?? 1;
     let passedOver: TaskSlot[] | undefined;
     for (const queue of request.queues) {
       if (this.paused.has(queue)) continue;
@@ -100,7 +101,7 @@ export class MemoryTasks {
       while (reserved.length < request.limit) {
         const slot = this.index.best(heaps, nowMs);
         if (slot === undefined) break;
-        if (slot.rec.lapses > 0 && lapsedAllowed-- <= 0) {
+        if (slot.rec.lapses >= lapsedFrom && lapsedAllowed-- <= 0) {
           // Off its heap for the rest of this call, so the next best shows; filed back below.
           this.index.setAside(slot);
           (passedOver ??= []).push(slot);

@@ -70,6 +70,7 @@ export class SqliteTaskReserver {
    */
   private reserveFrom(queue: string, request: ReserveRequest, taken: Taken, write: TaskWrite): void {
     const maxLapsed = request.maxLapsed ?? Number.POSITIVE_INFINITY;
+    const lapsedFrom = request.lapsedFrom ?? 1;
     const passed = new Set<number>();
     for (;;) {
       const wanted = request.limit - taken.reserved.length + passed.size;
@@ -82,7 +83,7 @@ export class SqliteTaskReserver {
           this.setAside(row, record, write);
           continue;
         }
-        if (record.lapses > 0) {
+        if (record.lapses >= lapsedFrom) {
           if (taken.lapsed >= maxLapsed) {
             passed.add(seq);
             continue;

@@ -66,6 +66,16 @@ export function describeLapseCases(h: EngineHarness): void {
       expect(ids(requeued?.revived ?? [])).toEqual([child.id]);
     });
 
+    it('lapsedFrom sets from how many lapses maxLapsed counts a task', async () => {
+      const t = testClock();
+      const once = [newTask({ createdAt: t(0) }), newTask({ createdAt: t(1) })];
+      await h.tasks.enqueue(once);
+      expect(await h.tasks.reserve(reserveRequest({ now: t(2), leaseMs: 1_000 }))).toHaveLength(2);
+      expect((await h.tasks.reclaimLapsed(t(LAPSE_MS), 10, WRITE_NOTHING, NO_LAPSE_LIMIT)).tasks).toHaveLength(2);
+      const reserved = await h.tasks.reserve(reserveRequest({ now: t(LAPSE_MS + 1), limit: 10, maxLapsed: 0, lapsedFrom: 2 }));
+      expect(ids(reserved)).toEqual(ids(once));
+    });
+
     it('reserve takes at most maxLapsed tasks that lapsed before, passing over the rest, and leaves them waiting', async () => {
       const t = testClock();
       const suspects = [newTask({ createdAt: t(0) }), newTask({ createdAt: t(1) })];
