@@ -37,8 +37,11 @@ export class BenchTasks {
     return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
   }
 
+  /** Its result is its start time (hrtime, as a string), for a producer in another process. */
   @Task('bench.probe', { maxRetries: 0 })
-  probe(): void {
-    this.started?.(process.hrtime.bigint());
+  probe(): string {
+    const at = process.hrtime.bigint();
+    this.started?.(at);
+    return String(at);
   }
 }

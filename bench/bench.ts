@@ -2,11 +2,14 @@ import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { OmniQModule, OmniQService, OmniQWorker, type OmniQModuleOptions } from '../lib/index.js';
+import type { INestApplicationContext } from '@nestjs/common';
+import { OmniQService } from '../lib/index.js';
 import { BenchTasks } from './bench.tasks.js';
+import { median, perSecond } from './bench-figures.js';
+import { drainApp, enqueueBatched, withApp, type BenchStore } from './bench-omniq.js';
 import { crossProcessLatency } from './cross-process.js';
+import { POSTGRES_URL, withSchema } from './postgres-schemas.js';
+import { printPostgresReferences } from './postgres-references.js';
 
 /**
  * `npm run bench [-- backend ...]`: throughput and latency per backend, printed as a table.
@@ -25,36 +28,37 @@ const crossRows: Record<string, string>[] = [];
 
 interface BackendUnderTest {
   name: string;
-  url: (dir: string) => string;
+  /** Runs `fn` on a fresh, empty store, removed afterwards. */
+  fresh: <T>(fn: (store: BenchStore) => Promise<T>) => Promise<T>;
   /** Whether several processes share its storage (the cross-process rows), and whether it notifies them. */
   crossProcess?: { notifies: boolean };
+  /** Needs a server (OMNIQ_BENCH_POSTGRES_URL), so it runs only when named. */
+  onlyWhenNamed?: boolean;
+}
+
+/** A store in a temporary folder of its own. */
+function inFolder(name: string, url: (dir: string) => string): BackendUnderTest['fresh'] {
+  return async (fn) => {
+    const dir = mkdtempSync(join(tmpdir(), `omniq-bench-${name}-`));
+    try {
+      return await fn({ backend: url(dir) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
 }
 
 const BACKENDS: BackendUnderTest[] = [
-  { name: 'memory', url: () => 'memory://' },
-  { name: 'sqlite', url: (dir) => `sqlite://${join(dir, 'bench.db')}`, crossProcess: { notifies: true } },
-  { name: 'file', url: (dir) => `file://${dir}`, crossProcess: { notifies: true } },
+  { name: 'memory', fresh: inFolder('memory', () => 'memory://') },
+  { name: 'sqlite', fresh: inFolder('sqlite', (dir) => `sqlite://${join(dir, 'bench.db')}`), crossProcess: { notifies: true } },
+  { name: 'file', fresh: inFolder('file', (dir) => `file://${dir}`), crossProcess: { notifies: true } },
+  {
+    name: 'postgres',
+    fresh: (fn) => withSchema('omniq_bench', (schema) => fn({ backend: POSTGRES_URL, storageOptions: { schema } })),
+    crossProcess: { notifies: true },
+    onlyWhenNamed: true,
+  },
 ];
-
-async function boot(backend: string, concurrency: number, enabled: boolean): Promise<INestApplicationContext> {
-  const options: OmniQModuleOptions = { backend, worker: { enabled, concurrency, pollIntervalMs: 1_000 } };
-  @Module({ imports: [OmniQModule.forRoot(options)], providers: [BenchTasks] })
-  class BenchModule {}
-  return NestFactory.createApplicationContext(BenchModule, { logger: ['error'] });
-}
-
-async function withApp<T>(url: string, concurrency: number, enabled: boolean, fn: (app: INestApplicationContext) => Promise<T>): Promise<T> {
-  const app = await boot(url, concurrency, enabled);
-  try {
-    return await fn(app);
-  } finally {
-    await app.close();
-  }
-}
-
-function perSecond(count: number, startNs: bigint): number {
-  return Math.round(count / (Number(process.hrtime.bigint() - startNs) / 1e9));
-}
 
 async function enqueueOneByOne(app: INestApplicationContext): Promise<number> {
   const omniq = app.get(OmniQService);
@@ -63,32 +67,15 @@ async function enqueueOneByOne(app: INestApplicationContext): Promise<number> {
   return perSecond(ONE_BY_ONE, start);
 }
 
-async function enqueueBatched(app: INestApplicationContext, count: number): Promise<number> {
-  const omniq = app.get(OmniQService);
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < count; i += 1_000) {
-    await omniq.enqueueMany(Array.from({ length: Math.min(1_000, count - i) }, (_, j) => ({ name: 'bench.noop', payload: { i: i + j } })));
-  }
-  return perSecond(count, start);
-}
-
-async function drain(url: string, concurrency: number): Promise<{ rate: number; rssMb: number }> {
-  return withApp(url, concurrency, false, async (app) => {
-    await enqueueBatched(app, DRAIN_TASKS);
-    const tasks = app.get(BenchTasks);
-    const worker = app.get(OmniQWorker);
-    const allRan = tasks.expectRuns(DRAIN_TASKS);
-    const start = process.hrtime.bigint();
-    worker.start();
-    await allRan;
-    await worker.close();
-    const rate = perSecond(DRAIN_TASKS, start);
-    return { rate, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20) };
+async function drain(store: BenchStore, concurrency: number): Promise<{ rate: number; rssMb: number }> {
+  return withApp(store, concurrency, false, async (app) => {
+    const { drainPerSecond } = await drainApp(app, DRAIN_TASKS);
+    return { rate: drainPerSecond, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20) };
   });
 }
 
-async function latency(url: string): Promise<{ p50: number; p99: number }> {
-  return withApp(url, 10, true, async (app) => {
+async function latency(store: BenchStore): Promise<{ p50: number; p99: number }> {
+  return withApp(store, 10, true, async (app) => {
     const omniq = app.get(OmniQService);
     const tasks = app.get(BenchTasks);
     const samples: number[] = [];
@@ -104,31 +91,15 @@ async function latency(url: string): Promise<{ p50: number; p99: number }> {
   });
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 async function benchBackend(backend: BackendUnderTest): Promise<Record<string, string | number>> {
-  const fresh = (): { url: string; dispose: () => void } => {
-    const dir = mkdtempSync(join(tmpdir(), `omniq-bench-${backend.name}-`));
-    return { url: backend.url(dir), dispose: () => rmSync(dir, { recursive: true, force: true }) };
-  };
-  const run = async <T>(fn: (url: string) => Promise<T>): Promise<T> => {
-    const { url, dispose } = fresh();
-    try {
-      return await fn(url);
-    } finally {
-      dispose();
-    }
-  };
-  const medianOf3 = async (fn: (url: string) => Promise<number>): Promise<number> => {
+  const run = backend.fresh;
+  const medianOf3 = async (fn: (store: BenchStore) => Promise<number>): Promise<number> => {
     const values: number[] = [];
     for (let i = 0; i < 3; i++) values.push(await run(fn));
     return median(values);
   };
-  const oneByOne = await medianOf3((url) => withApp(url, 1, false, enqueueOneByOne));
-  const batched = await medianOf3((url) => withApp(url, 1, false, (app) => enqueueBatched(app, BATCHED)));
+  const oneByOne = await medianOf3((store) => withApp(store, 1, false, enqueueOneByOne));
+  const batched = await medianOf3((store) => withApp(store, 1, false, (app) => enqueueBatched(app, BATCHED)));
   const row: Record<string, string | number> = { backend: backend.name, 'enqueue 1-by-1/s': oneByOne, 'enqueue batch/s': batched };
   let rss = 0;
   for (const concurrency of [1, 10, 100]) {
@@ -136,7 +107,7 @@ async function benchBackend(backend: BackendUnderTest): Promise<Record<string, s
     const started = Date.now();
     // Median of 3, unless one drain takes so long (the file backend at low concurrency) that one run is all there is time for.
     while (rates.length < 3 && (rates.length === 0 || Date.now() - started < SLOW_DRAIN_MS)) {
-      const result = await run((url) => drain(url, concurrency));
+      const result = await run((store) => drain(store, concurrency));
       rates.push(result.rate);
       rss = Math.max(rss, result.rssMb);
     }
@@ -148,9 +119,11 @@ async function benchBackend(backend: BackendUnderTest): Promise<Record<string, s
   row['latency p99 ms'] = p99.toFixed(2);
   row['RSS MB'] = rss;
   if (backend.crossProcess) {
-    const cross = await run((url) => crossProcessLatency(url, backend.crossProcess!.notifies));
+    const cross = await run((store) => crossProcessLatency(store, backend.crossProcess!.notifies));
     crossRows.push({
       backend: backend.name,
+      'start p50 ms': cross.startP50.toFixed(2),
+      'start p99 ms': cross.startP99.toFixed(2),
       'waitForResult p50 ms': cross.resultP50.toFixed(2),
       'waitForResult p99 ms': cross.resultP99.toFixed(2),
       'cancel p50 ms': cross.cancelP50.toFixed(2),
@@ -162,7 +135,7 @@ async function benchBackend(backend: BackendUnderTest): Promise<Record<string, s
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
-  const selected = wanted.length ? BACKENDS.filter((b) => wanted.includes(b.name)) : BACKENDS;
+  const selected = BACKENDS.filter((b) => (wanted.length ? wanted.includes(b.name) : !b.onlyWhenNamed));
   const rows = [];
   for (const backend of selected) {
     process.stderr.write(`benchmarking ${backend.name}…\n`);
@@ -173,10 +146,13 @@ async function main(): Promise<void> {
   );
   console.table(rows);
   if (crossRows.length > 0) {
-    console.log('Two processes on one store: enqueue → waitForResult, and cancel() → cancelled, the task run by the other process (100 samples each)');
+    console.log(
+      'Two processes on one store, the tasks run by the other process (100 samples each): idle enqueue → handler start, enqueue → waitForResult, and cancel() → cancelled',
+    );
     console.table(crossRows);
   }
   if (singleRuns.length > 0) console.log(`Drains too slow to repeat (fewer than 3 runs, median of those): ${singleRuns.join(', ')}`);
+  if (selected.some((b) => b.name === 'postgres')) await printPostgresReferences();
 }
 
 main().catch((error: unknown) => {

@@ -5,11 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { OmniQModule, OmniQService } from '../lib/index.js';
+import type { BenchStore } from './bench-omniq.js';
 
 const SAMPLES = 100;
 const WORKER = fileURLToPath(new URL('./bench-worker.js', import.meta.url));
 
 export interface CrossProcessLatency {
+  /** enqueue → the handler starts in the other process, idle (hrtime is one monotonic clock for all processes of the machine). */
+  startP50: number;
+  startP99: number;
   /** enqueue → waitForResult resolved, the task run by the other process. */
   resultP50: number;
   resultP99: number;
@@ -24,21 +28,27 @@ export interface CrossProcessLatency {
  * — on a store without them — `resultPollIntervalMs` and `worker.pollIntervalMs` (500 ms and 1 s
  * by default: the figures then say so).
  */
-export async function crossProcessLatency(url: string, notifies: boolean): Promise<CrossProcessLatency> {
-  const worker = spawn(process.execPath, [WORKER, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function crossProcessLatency(store: BenchStore, notifies: boolean): Promise<CrossProcessLatency> {
+  const worker = spawn(process.execPath, [WORKER, JSON.stringify(store)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: worker.stdout! });
   await new Promise<void>((resolve, reject) => {
     lines.on('line', (line) => line === 'ready' && resolve());
     worker.once('exit', (code) => reject(new Error(`bench worker exited with ${code}`)));
   });
   const pollMs = notifies ? 60_000 : undefined;
-  @Module({ imports: [OmniQModule.forRoot({ backend: url, allowUnregisteredTasks: true, worker: { enabled: false }, scheduler: { enabled: false }, resultPollIntervalMs: pollMs })] })
+  @Module({ imports: [OmniQModule.forRoot({ ...store, allowUnregisteredTasks: true, worker: { enabled: false }, scheduler: { enabled: false }, resultPollIntervalMs: pollMs })] })
   class ProducerModule {}
   const app: INestApplicationContext = await NestFactory.createApplicationContext(ProducerModule, { logger: ['error'] });
   try {
     const omniq = app.get(OmniQService);
+    const starts: number[] = [];
     const results: number[] = [];
     const cancels: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const sent = process.hrtime.bigint();
+      const { value: startedAt } = await omniq.waitForResult(await omniq.enqueue('bench.probe', null));
+      starts.push(Number(BigInt(String(startedAt)) - sent) / 1e6);
+    }
     for (let i = 0; i < SAMPLES; i++) {
       const sent = process.hrtime.bigint();
       await omniq.waitForResult(await omniq.enqueue('bench.echo', i));
@@ -52,7 +62,14 @@ export async function crossProcessLatency(url: string, notifies: boolean): Promi
       await omniq.waitForResult(id);
       cancels.push(Number(process.hrtime.bigint() - sent) / 1e6);
     }
-    return { resultP50: percentile(results, 0.5), resultP99: percentile(results, 0.99), cancelP50: percentile(cancels, 0.5), cancelP99: percentile(cancels, 0.99) };
+    return {
+      startP50: percentile(starts, 0.5),
+      startP99: percentile(starts, 0.99),
+      resultP50: percentile(results, 0.5),
+      resultP99: percentile(results, 0.99),
+      cancelP50: percentile(cancels, 0.5),
+      cancelP99: percentile(cancels, 0.99),
+    };
   } finally {
     await app.close();
     worker.kill('SIGTERM');

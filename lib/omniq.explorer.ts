@@ -12,6 +12,7 @@ import type { Codec } from './serialization/codec.js';
 import type { ScheduledOptions } from './interfaces/scheduled-options.interface.js';
 import { ScheduleRegistry } from './scheduler/schedule.registry.js';
 import { toScheduleSpec } from './scheduler/schedule-spec.js';
+import { OmniQStores } from './omniq-stores.js';
 
 type HostWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 type Method = (...args: unknown[]) => unknown;
@@ -36,11 +37,26 @@ export class OmniQExplorer implements OnModuleInit {
     private readonly schedules: ScheduleRegistry,
     @Inject(OMNIQ_CODEC) private readonly codec: Codec,
     @Inject(OMNIQ_CONFIG) config: OmniQConfig,
+    private readonly stores: OmniQStores,
   ) {
     this.logger = createLogger('OmniQ', config.logging);
   }
 
-  onModuleInit(): void {
+  /**
+   * A definition error fails the bootstrap, and Nest runs no shutdown hook after a failed one: the
+   * stores opened for it are closed here, or their connections (a PostgreSQL pool) would keep the
+   * process alive.
+   */
+  async onModuleInit(): Promise<void> {
+    try {
+      this.discover();
+    } catch (error) {
+      await this.stores.close();
+      throw error;
+    }
+  }
+
+  private discover(): void {
     this.registry.register(groupCollector);
     // One instance can sit behind several tokens (`useFactory: (x) => x`): its handlers register once.
     const explored = new Set<object>();

@@ -12,6 +12,8 @@ import { timerDelay } from './utils/timer-delay.js';
 
 /** How long after a task ended its result may still be on its way (written after the settlement when the stores differ). */
 const RESULT_GRACE_MS = 10_000;
+/** Where stores notify across processes, waiters still re-read this many poll intervals apart (5 s by default). */
+const NOTIFIED_POLL_FACTOR = 10;
 
 export interface WaitForResultOptions {
   /** Reject with WaitForResultTimeoutError after this many ms (default: wait as long as it takes). */
@@ -69,8 +71,12 @@ export class ResultWaiter implements OnApplicationShutdown {
       const unsubscribe = this.results.notifier.listen('result', (taskId) => {
         if (taskId === id) void check(false);
       });
-      // Only where results stored by other processes are not notified here.
-      const poll = this.results.notifier.crossProcess ? undefined : setInterval(() => void check(true), this.config.resultPollIntervalMs);
+      // Where results stored by other processes are not notified here, the poll is how they are
+      // found. Where they are, a slow one still runs: a process killed between committing a result
+      // and notifying it (notifications are sent after the commit) must not leave a waiter waiting.
+      const crossProcess = this.results.notifier.crossProcess;
+      const pollMs = crossProcess ? this.config.resultPollIntervalMs * NOTIFIED_POLL_FACTOR : this.config.resultPollIntervalMs;
+      const poll = setInterval(() => void check(true), timerDelay(pollMs));
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort(new WaitForResultTimeoutError(id, timeoutMs)), timerDelay(timeoutMs));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.add(abort);

@@ -26,6 +26,12 @@ interface BackendEntry {
   readonly defaultUrl: (baseDir: string) => string;
 }
 
+const POSTGRES: BackendEntry = {
+  title: 'PostgreSQL (pg)',
+  load: async () => (await import('./postgres/postgres.backend.js')).postgresBackend,
+  defaultUrl: () => 'postgres://localhost:5432/postgres',
+};
+
 /** Every built-in backend, by URL scheme. The config schema reads its scheme list from here. */
 const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   memory: {
@@ -43,6 +49,8 @@ const BACKENDS: Readonly<Record<string, BackendEntry>> = {
     load: async () => (await import('./sqlite/sqlite.backend.js')).sqliteBackend,
     defaultUrl: (baseDir) => `sqlite://${resolve(baseDir, 'omniq.db')}`,
   },
+  postgres: POSTGRES,
+  postgresql: POSTGRES,
 };
 
 /** The URL schemes of the built-in backends, in the order the docs list them. */

@@ -37,7 +37,7 @@ export interface Setting {
   readonly doc: string;
 }
 
-const STORES = 'a backend URL (memory://, file://path, sqlite://path, …) or type (memory, file, sqlite, …)';
+const STORES = 'a backend URL (memory://, file://path, sqlite://path, postgres://…, …) or type (memory, file, sqlite, postgres, …)';
 
 /** Every OmniQ setting: its YAML key and module option, its environment variable, its type and default. */
 export const SETTINGS: readonly Setting[] = [
@@ -71,7 +71,7 @@ export const SETTINGS: readonly Setting[] = [
     type: { kind: 'store', instances: true },
     doc: 'Overrides `backend` for events; the module options may pass a store instance.',
   },
-  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend; a key no backend in use reads is logged as a warning at startup (the built-in backends read none).' },
+  { key: 'storageOptions', env: 'OMNIQ_STORAGE_OPTIONS', type: { kind: 'object' }, default: {}, doc: 'Backend-specific options, passed to every backend; a key no backend in use reads is logged as a warning at startup. PostgreSQL reads schema, poolSize, statementTimeoutMs, connectTimeoutMs, ssl and listen; the other built-in backends read none.' },
   {
     key: 'logging.level',
     env: 'OMNIQ_LOG_LEVEL',
@@ -142,7 +142,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'taskDefaults.resultTtlMs', env: 'OMNIQ_RESULT_TTL', type: { kind: 'duration', min: 1, max: MAX_DUE_DELAY_MS }, doc: 'Stored results disappear after this long (default kept).' },
   { key: 'taskDefaults.storeResult', type: { kind: 'boolean' }, default: true, doc: "Store handlers' return values." },
   { key: 'allowUnregisteredTasks', type: { kind: 'boolean' }, default: false, doc: 'Accept `enqueue()` of tasks no local `@Task()` registers.' },
-  { key: 'resultPollIntervalMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 500, doc: '`waitForResult` polling of stores that cannot notify across processes.' },
+  { key: 'resultPollIntervalMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, default: 500, doc: '`waitForResult` polling of stores that cannot notify across processes (ten times slower where they can: a safety net for a notification lost with its process).' },
 ];
 
 /** The store settings, which `backend` fills when they are not set. */

@@ -53,10 +53,10 @@ export interface TaskRunnerDeps {
  * AbortSignal and timeout, then record the outcome — settlement, result, events and callback
  * task in one atomic step of the queue — through a {@link CompletionWriter}.
  *
- * The common case — a handler that returns or resolves, with no callback — allocates no promise
- * of its own: a synchronous handler's outcome is known at once and the write reports back
- * through a callback. Every other ending (failure, retry, cancel, shutdown) is rare and written
- * plainly with async/await.
+ * The common case — a handler that returns or resolves, with no callback — allocates one promise
+ * of its own, which joins the outcome with the start event's write; the completion write reports
+ * back through a callback. Every other ending (failure, retry, cancel, shutdown) is rare and
+ * written plainly with async/await.
  */
 export class TaskRunner {
   private readonly logger: OmniQLogger;
@@ -70,13 +70,15 @@ export class TaskRunner {
   /** Runs the attempt; `done` is called exactly once, when its outcome is recorded. */
   run(task: TaskRecord, attempt: Attempt, done: AttemptDone): void {
     const startedAt = new Date();
-    void this.deps.recorder.record(this.event(task, 'started', { timestamp: startedAt }));
+    // The attempt's end is written once its start was: on a server backend the two go through
+    // different connections, and an end written first would come before its start in the task's
+    // timeline whenever both fall in one millisecond. (The promise is its batch's, and never rejects.)
+    const startRecorded = this.deps.recorder.record(this.event(task, 'started', { timestamp: startedAt }));
     this.started(task);
     // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
     if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
     const outcome = this.execute(task, attempt);
-    if (outcome instanceof Promise) void outcome.then((settled) => this.finish(task, settled, attempt, startedAt, done));
-    else this.finish(task, outcome, attempt, startedAt, done);
+    void Promise.all([outcome, startRecorded]).then(([settled]) => this.finish(task, settled, attempt, startedAt, done));
   }
 
   /** Resolves once every completion handed to the stores so far is written. */

@@ -14,6 +14,7 @@ export const context = (baseDir: string): BackendContext => ({ projectName: 'con
 export const loadMemory = async (): Promise<Backend> => (await import('../../lib/backends/memory/memory.backend.js')).memoryBackend;
 export const loadSqlite = async (): Promise<Backend> => (await import('../../lib/backends/sqlite/sqlite.backend.js')).sqliteBackend;
 export const loadFile = async (): Promise<Backend> => (await import('../../lib/backends/file/file.backend.js')).fileBackend;
+export const loadPostgres = async (): Promise<Backend> => (await import('../../lib/backends/postgres/postgres.backend.js')).postgresBackend;
 
 /** A memory engine opens peers on its own storage (the memory backend has no URL that names one). */
 export type PeerableEngine = StorageEngine & { peer(): StorageEngine | Promise<StorageEngine> };

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { NonRetryableError, Task } from '../../lib/index.js';
 import { ChildWorker } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
+import { freshSchema, onPostgres, postgresUrl, withPostgres } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The handlers the test's own app runs when it takes over a task a child left behind. */
@@ -26,6 +27,7 @@ class TakeoverTasks {
 const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ['file', (dir) => `file://${join(dir, 'data')}`],
+  ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
 ];
 
 const DEPENDENTS = 20;
@@ -60,24 +62,55 @@ describe.each(BACKENDS)('a task end across a crash on %s', (_name, urlFor) => {
   };
 
   const spawn = (options: Partial<ConstructorParameters<typeof ChildWorker>[0]>): ChildWorker => {
-    const child = new ChildWorker({ backend, executionsLog: join(dir, 'executions.log'), concurrency: 1, leaseMs: 500, workMs: 0, ...options });
+    const child = new ChildWorker({ backend: tagged(backend), executionsLog: join(dir, 'executions.log'), concurrency: 1, leaseMs: 500, workMs: 0, ...options });
     children.push(child);
     return child;
   };
 
+  const isPostgres = (url: string): boolean => /^postgres(ql)?:/.test(url);
+
+  /** The children's PostgreSQL sessions carry this name, so the test can tell whether one is inside a transaction. */
+  const CHILD_SESSIONS = `omniq-child-${process.pid}`;
+
+  function tagged(url: string): string {
+    if (!isPostgres(url)) return url;
+    const named = new URL(url);
+    named.searchParams.set('application_name', CHILD_SESSIONS);
+    return named.toString();
+  }
+
   /**
    * Freezes the child (SIGSTOP) at a moment it holds no write lock. A process frozen inside a
-   * SQLite write transaction blocks every other writer until it runs again, by SQLite's design;
-   * that is not the frozen worker this test is about (one whose lease lapses while it is stopped).
+   * SQLite write transaction blocks every other writer until it runs again, by SQLite's design,
+   * and one frozen inside a PostgreSQL transaction keeps its rows locked; that is not the frozen
+   * worker this test is about (one whose lease lapses while it is stopped).
    */
   async function freezeOutsideWrite(child: ChildWorker): Promise<void> {
     for (;;) {
       child.kill('SIGSTOP');
       while (!stopped(child.pid)) await sleep(1);
-      if (!backend.startsWith('sqlite://') || writeLockFree()) return;
+      if (await holdsNoWriteLock()) return;
       child.kill('SIGCONT');
       await sleep(5);
     }
+  }
+
+  async function holdsNoWriteLock(): Promise<boolean> {
+    if (backend.startsWith('sqlite://')) return writeLockFree();
+    if (isPostgres(backend)) return noOpenTransaction();
+    return true;
+  }
+
+  /** Whether no session of the (frozen) child is inside a transaction; a statement it already sent finishes first. */
+  async function noOpenTransaction(): Promise<boolean> {
+    return withPostgres(async (client) => {
+      for (;;) {
+        const { rows } = await client.query<{ state: string }>('SELECT state FROM pg_stat_activity WHERE application_name = $1', [CHILD_SESSIONS]);
+        if (rows.some((row) => row.state.startsWith('idle in transaction'))) return false;
+        if (rows.every((row) => row.state === 'idle')) return true;
+        await sleep(1);
+      }
+    });
   }
 
   /** Whether the kernel has stopped the process yet (state T in /proc): a signal is delivered asynchronously. */

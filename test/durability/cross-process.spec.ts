@@ -4,12 +4,19 @@ import { join } from 'node:path';
 import { OmniQMaintenance } from '../../lib/index.js';
 import { ChildWorker } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
+import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** Polling this slow cannot explain anything that happens within a test: only notifications can. */
 const NO_POLLING = 60_000;
 
-describe('across processes on one SQLite file', () => {
+/** The backends whose notifications cross processes: one SQLite file, one PostgreSQL schema (LISTEN/NOTIFY). */
+const BACKENDS: Array<[string, (dir: string) => string]> = [
+  ['one SQLite file', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
+  ...onPostgres<[string, (dir: string) => string]>(['one PostgreSQL schema', () => postgresUrl(freshSchema())]),
+];
+
+describe.each(BACKENDS)('across processes on %s', (_name, urlFor) => {
   let dir: string;
   let backend: string;
   const apps: TestApp[] = [];
@@ -17,7 +24,7 @@ describe('across processes on one SQLite file', () => {
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'omniq-cross-'));
-    backend = `sqlite://${join(dir, 'omniq.db')}`;
+    backend = urlFor(dir);
   });
 
   afterEach(async () => {

@@ -3,15 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildWorker, readExecutions } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
+import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
-/** The durable backends, each in a fresh folder. */
-const BACKENDS: Array<[string, (dir: string) => string]> = [
-  ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
-  ['file', (dir) => `file://${join(dir, 'data')}`],
+/** The durable backends, each on fresh storage, and how many tasks three processes drain from each. */
+const BACKENDS: Array<[string, (dir: string) => string, number]> = [
+  ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`, 2_000],
+  ['file', (dir) => `file://${join(dir, 'data')}`, 2_000],
+  ...onPostgres<[string, (dir: string) => string, number]>(['postgres', () => postgresUrl(freshSchema()), 10_000]),
 ];
 
-describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
+describe.each(BACKENDS)('worker processes on %s', (_name, urlFor, drained) => {
   let dir: string;
   let backend: string;
   let producer: TestApp;
@@ -86,8 +88,8 @@ describe.each(BACKENDS)('worker processes on %s', (_name, urlFor) => {
     await stopGracefully(survivor);
   }, 60_000);
 
-  it('three worker processes drain 2,000 tasks from one store, each task exactly once', async () => {
-    const count = 2_000;
+  it(`three worker processes drain ${drained.toLocaleString('en')} tasks from one store, each task exactly once`, async () => {
+    const count = drained;
     const workers = [0, 1, 2].map(() => spawnWorker({ concurrency: 20, leaseMs: 30_000, workMs: 0 }));
     await Promise.all(workers.map((w) => w.whenReady()));
     for (let i = 0; i < count; i += 500) {

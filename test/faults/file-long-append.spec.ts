@@ -7,8 +7,11 @@ import { ids, newEvent } from '../../lib/testing/fixtures.js';
 
 /** The `enqueued` events of a 150,000-task enqueueMany: one append call of some 40 MB. */
 const BIG = 150_000;
-/** Appends beside it must wait for at most a slice of it, not for all of it (seconds before). */
-const MAX_WAIT_MS = 1_000;
+/**
+ * Appends beside it must wait for at most a slice of it, not for all of it (before the fix, the
+ * whole append): a share of its duration, so that a loaded machine slows both alike.
+ */
+const MAX_SHARE = 0.25;
 
 /*
  * A long write beside live workers on the file backend (issue 11, item 3): the event log's append
@@ -41,6 +44,7 @@ describe('file backend: a huge event append beside other appenders', () => {
     let bulkDone = false;
     const bulkAppend = bulk.events.append(big).then(() => (bulkDone = true));
 
+    const bulkStarted = Date.now();
     const waits: number[] = [];
     const small = Array.from({ length: 5 }, () => newEvent());
     for (const event of small) {
@@ -48,10 +52,12 @@ describe('file backend: a huge event append beside other appenders', () => {
       await worker.events.append([event]);
       waits.push(Date.now() - startedAt);
     }
-    expect(Math.max(...waits)).toBeLessThan(MAX_WAIT_MS);
     // Measured while the big append was still going, or the waits prove nothing.
-    expect(bulkDone).toBe(false);
+    const measuredDuringBulk = !bulkDone;
     await bulkAppend;
+    const bulkMs = Date.now() - bulkStarted;
+    expect(measuredDuringBulk).toBe(true);
+    expect(Math.max(...waits)).toBeLessThan(bulkMs * MAX_SHARE);
     const logged = new Set(ids(await (await open()).events.query({ limit: BIG + 10 })));
     expect(logged.size).toBe(BIG + small.length);
   }, 120_000);

@@ -2,12 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildWorker, readExecutions } from '../support/child-worker.js';
+import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The backends several processes share, each in a fresh folder (a poison task kills the memory backend's only process). */
 const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ['file', (dir) => `file://${join(dir, 'data')}`],
+  ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
 ];
 
 const MAX_LAPSES = 2;
@@ -17,13 +19,15 @@ const MAX_GENERATIONS = 6;
 
 describe.each(BACKENDS)('a poison task on %s', (_name, urlFor) => {
   let dir: string;
+  let backend: string;
   let producer: TestApp;
   const children: ChildWorker[] = [];
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'omniq-poison-'));
+    backend = urlFor(dir);
     producer = await createTestApp({
-      backend: urlFor(dir),
+      backend,
       worker: { enabled: false },
       scheduler: { enabled: false },
       maintenance: { enabled: false },
@@ -55,7 +59,7 @@ describe.each(BACKENDS)('a poison task on %s', (_name, urlFor) => {
     while (!done && generations < MAX_GENERATIONS) {
       generations++;
       const child = new ChildWorker({
-        backend: urlFor(dir),
+        backend,
         executionsLog: join(dir, 'executions.log'),
         concurrency: 4,
         leaseMs: 1_000,

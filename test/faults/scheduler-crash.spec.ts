@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Injectable } from '@nestjs/common';
 import { Task, type TaskContext } from '../../lib/index.js';
 import { eventually } from '../support/eventually.js';
+import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 const SCRIPT = fileURLToPath(new URL('../../dist-test/test/processes/scheduler-tick-process.js', import.meta.url));
@@ -38,9 +39,10 @@ async function childMidTick(child: ChildProcess): Promise<string> {
   return Promise.race([ticked, exited]);
 }
 
-describe.each([
-  ['sqlite', (dir: string) => `sqlite://${join(dir, 'omniq.db')}`],
-  ['file', (dir: string) => `file://${join(dir, 'data')}`],
+describe.each<[string, (dir: string) => string]>([
+  ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
+  ['file', (dir) => `file://${join(dir, 'data')}`],
+  ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
 ])('scheduler after a crash mid-tick (overlap: false) on %s', (_name, urlIn) => {
   let dir: string;
   let child: ChildProcess | undefined;

@@ -6,6 +6,7 @@ import { Injectable } from '@nestjs/common';
 import { NonRetryableError, Task, type EncodedValue } from '../../lib/index.js';
 import { MemoryEngine } from '../../lib/backends/memory/memory.engine.js';
 import type { OmniQModuleOptions } from '../../lib/index.js';
+import { freshSchema, onPostgres, postgresUrl, quoted, withPostgres } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -24,7 +25,7 @@ class FailingTask {
 /** A storage to boot the app on, and a way to overwrite a stored task's payload behind its back. */
 interface DamageableStorage {
   options: OmniQModuleOptions;
-  setPayload(taskId: string, payload: EncodedValue): void;
+  setPayload(taskId: string, payload: EncodedValue): void | Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,6 +62,20 @@ const storages: Array<[string, () => DamageableStorage]> = [
       };
     },
   ],
+  ...onPostgres<[string, () => DamageableStorage]>([
+    'postgres',
+    () => {
+      const schema = freshSchema();
+      return {
+        options: { backend: postgresUrl(schema) },
+        setPayload: (taskId, payload) =>
+          withPostgres(async (client) => {
+            await client.query(`UPDATE ${quoted(schema)}."omniq_tasks" SET payload_format = $1, payload_data = $2 WHERE id = $3`, [payload.format, payload.data, taskId]);
+          }),
+        close: async () => {},
+      };
+    },
+  ]),
 ];
 
 const OTHER_FORMAT: EncodedValue = { format: 'msgpack/2', data: 'gqFhAQ==' };
@@ -82,8 +97,8 @@ describe.each(storages)('a task whose stored payload cannot be decoded, on %s', 
   it('is shown raw and flagged by getTask, getTasks and listTasks, beside the tasks that decode', async () => {
     const ids = await app.omniq.enqueueMany(['good', 'other format', 'broken'].map((label) => ({ name: 'undecodable.echo', payload: { label }, options: { delayMs: 600_000 } })));
     const [good, other, broken] = ids as [string, string, string];
-    storage.setPayload(other, OTHER_FORMAT);
-    storage.setPayload(broken, BROKEN_JSON);
+    await storage.setPayload(other, OTHER_FORMAT);
+    await storage.setPayload(broken, BROKEN_JSON);
 
     const otherTask = await app.omniq.getTask(other);
     expect(otherTask).toMatchObject({ id: other, status: 'scheduled', payload: undefined, undecodable: { raw: OTHER_FORMAT } });
@@ -109,7 +124,7 @@ describe.each(storages)('a task whose stored payload cannot be decoded, on %s', 
       { name: 'undecodable.fail', payload: 2 },
     ]);
     await Promise.all([app.omniq.waitForResult(first!), app.omniq.waitForResult(second!)]);
-    storage.setPayload(first!, BROKEN_JSON);
+    await storage.setPayload(first!, BROKEN_JSON);
 
     const dead = await app.omniq.listDeadLetters('default');
     expect(dead.items.map((task) => [task.id, task.payload, task.undecodable?.raw, task.lastError?.message])).toEqual([

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { OmniQShutdownError, Scheduled, Task, type TaskContext } from '../../lib/index.js';
 import { nextEvents } from '../support/events.js';
+import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { createTestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -27,15 +28,18 @@ class BusyTasks {
 
 const LIB = join(process.cwd(), 'lib');
 
+/** What keeps a process alive: timers, immediates and sockets (a server backend's pool and LISTEN connection). */
+const TRACKED = new Set(['Timeout', 'Immediate', 'TCPWRAP']);
+
 /**
- * Timers and immediates created by OmniQ's code (their creation stack passes through lib/) that
- * are still alive: what makes Jest report open handles or wait before it exits.
+ * Timers, immediates and sockets created by OmniQ's code (their creation stack passes through
+ * lib/) that are still alive: what makes Jest report open handles or wait before it exits.
  */
 function trackLibTimers(): { alive: () => string[]; stop: () => void } {
   const alive = new Map<number, string>();
   const hook = createHook({
     init(id, type) {
-      if (type !== 'Timeout' && type !== 'Immediate') return;
+      if (!TRACKED.has(type)) return;
       const stack = new Error().stack ?? '';
       if (stack.includes(LIB)) alive.set(id, `${type} created at\n${stack}`);
     },
@@ -46,12 +50,27 @@ function trackLibTimers(): { alive: () => string[]; stop: () => void } {
   return { alive: () => [...alive.values()], stop: () => hook.disable() };
 }
 
+/**
+ * Waits for the destroy hooks of what was closed (a cleared timer's runs on a later turn of the
+ * loop; a socket's once the server saw it close), well within the second Jest waits before it
+ * reports open handles, then expects nothing alive.
+ */
+async function settled(timers: { alive: () => string[] }): Promise<void> {
+  const deadline = Date.now() + 500;
+  do await nextTurn();
+  while (timers.alive().length > 0 && Date.now() < deadline);
+  expect(timers.alive()).toEqual([]);
+}
+
 // The complaint this answers: "Jest did not exit one second after the test run has completed".
-describe.each([
-  ['memory', (): string => 'memory://'],
-  ['sqlite', (dir: string): string => `sqlite://${join(dir, 'omniq.db')}`],
-  ['file', (dir: string): string => `file://${join(dir, 'data')}`],
-])('closing an app on the %s backend', (_, url) => {
+const BACKENDS: Array<[name: string, url: (dir: string) => string]> = [
+  ['memory', () => 'memory://'],
+  ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
+  ['file', (dir) => `file://${join(dir, 'data')}`],
+  ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
+];
+
+describe.each(BACKENDS)('closing an app on the %s backend', (_, url) => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'omniq-handles-'));
@@ -71,10 +90,22 @@ describe.each([
       expect(timers.alive().length).toBeGreaterThan(0);
       await t.close();
       expect(await awaited).toBeInstanceOf(OmniQShutdownError);
-      // Destroy hooks of cleared timers run on a later turn of the loop.
-      await nextTurn();
-      await nextTurn();
-      expect(timers.alive()).toEqual([]);
+      await settled(timers);
+    } finally {
+      timers.stop();
+    }
+  });
+
+  it('leaves nothing behind when the bootstrap fails on a bad definition (Nest runs no shutdown hook then)', async () => {
+    @Injectable()
+    class BadSchedule {
+      @Scheduled({ cron: 'not a cron' })
+      job(): void {}
+    }
+    const timers = trackLibTimers();
+    try {
+      await expect(createTestApp({ backend: url(dir) }, [BadSchedule])).rejects.toThrow('invalid cron expression "not a cron"');
+      await settled(timers);
     } finally {
       timers.stop();
     }

@@ -6,11 +6,15 @@ import type { Backend, BackendContext, StorageEngine } from '../../lib/storage/e
 import { memoryBackend } from '../../lib/backends/memory/memory.backend.js';
 import { sqliteBackend } from '../../lib/backends/sqlite/sqlite.backend.js';
 import { fileBackend } from '../../lib/backends/file/file.backend.js';
+import { postgresBackend } from '../../lib/backends/postgres/postgres.backend.js';
+import { freshSchema, postgresAvailable, postgresUrl } from './postgres.js';
 
 /** A backend the core specs run on: `url()` gives a URL on fresh, empty storage each call. */
 export interface TestBackend {
   name: string;
   url(): string;
+  /** Whether the backend's specs run here (a server backend needs its server); default yes. */
+  available?(): boolean;
   /** Fresh storage that several apps of one test share, as several processes would. */
   shared(): Promise<SharedStorage>;
 }
@@ -66,6 +70,13 @@ export const TEST_BACKENDS: readonly TestBackend[] = [
     url: () => `file://${join(freshFolder(), 'data')}`,
     shared: () => sharedOn(`file://${join(freshFolder(), 'data')}`, fileBackend.open),
   },
+  {
+    // Each storage a schema of its own on the test server, dropped after the spec file.
+    name: 'postgres',
+    available: postgresAvailable,
+    url: () => postgresUrl(freshSchema()),
+    shared: () => sharedOn(postgresUrl(freshSchema()), postgresBackend.open),
+  },
 ];
 
 /**
@@ -73,7 +84,8 @@ export const TEST_BACKENDS: readonly TestBackend[] = [
  * behaviour is proven on each store, not on memory alone.
  */
 export function describeOnEveryBackend(title: string, specs: (backend: TestBackend) => void): void {
-  describe.each(TEST_BACKENDS.map((backend) => [backend.name, backend] as const))(`${title} (%s)`, (_name, backend) => specs(backend));
+  const here = TEST_BACKENDS.filter((backend) => backend.available?.() ?? true);
+  describe.each(here.map((backend) => [backend.name, backend] as const))(`${title} (%s)`, (_name, backend) => specs(backend));
 }
 
 afterEach(async () => {

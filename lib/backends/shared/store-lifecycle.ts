@@ -11,6 +11,16 @@ export class StoreLifecycle {
     if (this.closed) throw new StoreClosedError(this.store, operation);
   }
 
+  /** Runs a call; one that fails because the store was closed meanwhile rejects with StoreClosedError instead. */
+  async whileOpen<R>(operation: string, call: () => Promise<R>): Promise<R> {
+    try {
+      return await call();
+    } catch (error) {
+      this.assertOpen(operation);
+      throw error;
+    }
+  }
+
   /** Marks the store closed: true the first time, false after, so close() releases things once. */
   close(): boolean {
     if (this.closed) return false;

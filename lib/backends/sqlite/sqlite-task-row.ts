@@ -1,5 +1,4 @@
 import {
-  TASK_STATUSES,
   type NewTask,
   type ParentFailurePolicy,
   type RetryBackoff,
@@ -7,6 +6,7 @@ import {
   type TaskRecord,
   type TaskStatus,
 } from '../../models/task.model.js';
+import { RowDamage, jsonColumn, quoteDamaged, statusColumn, stringListColumn } from '../shared/row-damage.js';
 import { jsonOrNull, optional, textFromColumn, textValue } from './sqlite-values.js';
 
 /** The types of `<project>_tasks` columns: times in epoch ms, lists and errors as JSON text. */
@@ -122,54 +122,10 @@ const POSITION = Object.fromEntries(TASK_COLUMNS.map((column, i) => [column, i])
 export const taskColumn = <C extends (typeof TASK_COLUMNS)[number]>(row: TaskRow, column: C): TaskColumnTypes[C] =>
   row[POSITION[column]] as TaskColumnTypes[C];
 
-const STATUSES = new Set<string>(TASK_STATUSES);
-/** How much of an unreadable value a damage note quotes. */
-const QUOTED = 40;
-const quote = (value: unknown): string => JSON.stringify(String(value).slice(0, QUOTED));
-
-/**
- * What a row holds that cannot be read, column by column: a bad disk, a manual edit or an old bug
- * must not make every read of the queue throw. The readers below give such a column a neutral
- * value (an empty list, the epoch, undefined) and note it here.
- */
-class RowDamage {
-  notes: string[] | undefined;
-
-  note(column: string, what: string): void {
-    (this.notes ??= []).push(`column ${column} ${what}`);
-  }
-}
-
-function json(row: TaskRow, column: 'on_success' | 'on_failure' | 'last_error' | 'progress', damage: RowDamage): unknown {
-  const text = taskColumn(row, column);
-  if (text === null) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    damage.note(column, 'holds invalid JSON');
-    return undefined;
-  }
-}
-
-function list(row: TaskRow, column: 'depends_on' | 'tags', damage: RowDamage): string[] {
-  const text = taskColumn(row, column);
-  if (text === '[]') return [];
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    damage.note(column, 'holds invalid JSON');
-    return [];
-  }
-  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
-  damage.note(column, `holds no list of strings (${quote(text)})`);
-  return [];
-}
-
 function time(row: TaskRow, column: 'created_at' | 'run_at' | 'updated_at', damage: RowDamage): Date {
   const ms: unknown = taskColumn(row, column);
   if (typeof ms === 'number' && Number.isFinite(ms)) return new Date(ms);
-  damage.note(column, `holds no time (${quote(ms)})`);
+  damage.note(column, `holds no time (${quoteDamaged(ms)})`);
   return new Date(0);
 }
 
@@ -181,15 +137,8 @@ function optionalTime(
   const ms: unknown = taskColumn(row, column);
   if (ms === null) return undefined;
   if (typeof ms === 'number' && Number.isFinite(ms)) return new Date(ms);
-  damage.note(column, `holds no time (${quote(ms)})`);
+  damage.note(column, `holds no time (${quoteDamaged(ms)})`);
   return undefined;
-}
-
-function status(row: TaskRow, damage: RowDamage): TaskStatus {
-  const value = taskColumn(row, 'status');
-  if (!STATUSES.has(value)) damage.note('status', `holds no task status (${quote(value)})`);
-  // Shown as stored: no neutral status would say what the row holds.
-  return value as TaskStatus;
 }
 
 /**
@@ -215,25 +164,25 @@ export function taskFromRow(row: TaskRow): TaskRecord {
     expiresAt: optionalTime(row, 'expires_at', damage),
     resultTtlMs: optional(taskColumn(row, 'result_ttl_ms')),
     storeResult: taskColumn(row, 'store_result') === 1,
-    dependsOn: list(row, 'depends_on', damage),
+    dependsOn: stringListColumn(taskColumn(row, 'depends_on'), 'depends_on', damage),
     onParentFailure: taskColumn(row, 'on_parent_failure') as ParentFailurePolicy,
-    onSuccess: json(row, 'on_success', damage) as TaskCallback | undefined,
-    onFailure: json(row, 'on_failure', damage) as TaskCallback | undefined,
-    tags: list(row, 'tags', damage),
+    onSuccess: jsonColumn(taskColumn(row, 'on_success'), 'on_success', damage) as TaskCallback | undefined,
+    onFailure: jsonColumn(taskColumn(row, 'on_failure'), 'on_failure', damage) as TaskCallback | undefined,
+    tags: stringListColumn(taskColumn(row, 'tags'), 'tags', damage),
     description: optional(textFromColumn(taskColumn(row, 'description'))),
     scheduleId: optional(taskColumn(row, 'schedule_id')),
     key: optional(taskColumn(row, 'idempotency_key')),
     dedupeWindowMs: optional(taskColumn(row, 'dedupe_window_ms')),
-    status: status(row, damage),
+    status: statusColumn(taskColumn(row, 'status'), damage),
     attempts: taskColumn(row, 'attempts'),
     lapses: taskColumn(row, 'lapses'),
     startedAt: optionalTime(row, 'started_at', damage),
     completedAt: optionalTime(row, 'completed_at', damage),
     updatedAt: time(row, 'updated_at', damage),
-    lastError: json(row, 'last_error', damage) as TaskRecord['lastError'],
+    lastError: jsonColumn(taskColumn(row, 'last_error'), 'last_error', damage) as TaskRecord['lastError'],
     cancelledBy: optional(taskColumn(row, 'cancelled_by')),
     cancelRequestedAt: optionalTime(row, 'cancel_requested_at', damage),
-    progress: json(row, 'progress', damage),
+    progress: jsonColumn(taskColumn(row, 'progress'), 'progress', damage),
     workerId: optional(taskColumn(row, 'worker_id')),
     leaseToken: optional(taskColumn(row, 'lease_token')),
     leaseExpiresAt: optionalTime(row, 'lease_expires_at', damage),
