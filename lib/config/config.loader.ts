@@ -150,10 +150,13 @@ function add(layer: Layer, id: string, setting: Setting, raw: unknown, source: C
   }
 }
 
+/** OmniQ's own test suite and benchmark read these (`OMNIQ_TEST_POSTGRES_URL`): no setting, and no typo of one. */
+const DEVELOPMENT_PREFIXES = ['OMNIQ_TEST_', 'OMNIQ_BENCH_'];
+
 function readEnv(env: NodeJS.ProcessEnv, issues: ConfigIssues): Layer {
   const layer: Layer = new Map();
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('OMNIQ_') || raw === undefined) continue;
+    if (!name.startsWith('OMNIQ_') || DEVELOPMENT_PREFIXES.some((prefix) => name.startsWith(prefix)) || raw === undefined) continue;
     const setting = BY_ENV.get(name);
     if (setting) add(layer, name, setting, raw, { kind: 'env', name }, issues);
     else issues.add(`environment variable ${name}`, raw, 'not an OmniQ setting (the settings table in the README lists the OMNIQ_* variables)');

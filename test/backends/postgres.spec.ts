@@ -202,6 +202,7 @@ describeOnPostgres('PostgreSQL backend', () => {
       const id = await first.omniq.enqueue('signup.create', { email: 'ada@example.com' });
       expect((await first.omniq.waitForResult(id)).value).toBe(1);
       expect(await tablesIn(schema)).toEqual(expect.arrayContaining(['user', 'app_tasks', 'app_results', 'app_events']));
+      expect(await listeners(schema, 'app')).toBe(1);
       // The DataSource is TypeORM's: it destroys it at shutdown (OmniQ leaving it open is the test above).
       await first.close();
       expect(first.dataSource.isInitialized).toBe(false);
