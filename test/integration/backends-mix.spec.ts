@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Task } from '../../lib/index.js';
 import { fileKey } from '../../lib/backends/file/task-codec.js';
+import { freshSchema, postgresAvailable, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -69,6 +70,19 @@ describe('backends in a real app', () => {
     );
     expect((await reopened.omniq.getResult(id))?.value).toBe(40);
     expect(await reopened.omniq.getEvents({ taskId: id })).toHaveLength(3);
+  });
+
+  (postgresAvailable() ? it : it.skip)('keeps results and events on PostgreSQL beside a SQLite task queue, each written after the task ends', async () => {
+    const postgres = postgresUrl(freshSchema());
+    const t = await boot({ taskQueue: `sqlite://${join(dir, 'queue.db')}`, resultStore: postgres, eventStore: postgres }, [MixTasks]);
+    const id = await t.omniq.enqueue('mix.echo', { n: 5 });
+    expect((await t.omniq.waitForResult(id)).value).toBe(50);
+    await t.worker.close();
+    expect((await t.omniq.getEvents({ taskId: id })).map((e) => e.type)).toEqual(['enqueued', 'started', 'completed']);
+    await t.close();
+    apps.splice(0);
+    const reopened = await boot({ taskQueue: 'memory://', resultStore: postgres, eventStore: postgres, worker: { enabled: false } }, [MixTasks]);
+    expect((await reopened.omniq.getResult(id))?.value).toBe(50);
   });
 
   it('keeps two projects sharing one database apart', async () => {
