@@ -45,7 +45,7 @@ export class PostgresEngine implements StorageEngine {
       insertEvents: (tx: PgQueryable, rows: readonly TaskEvent[]) => this.events.insertRows(tx, rows),
       eventsInserted: (lo: number, hi: number) => this.events.inserted(lo, hi),
     };
-    const writer = new PostgresWriter(connection.db, () => sinks, this.notifier);
+    const writer = new PostgresWriter(connection.db, sinks, this.notifier);
     const release = (): Promise<void> => this.storeClosed();
     this.coordination = new PostgresCoordination(connection);
     this.results = new PostgresResultStore(connection, this.notifier, release);

@@ -1,5 +1,5 @@
 import { InvalidTaskOptionError } from '../../errors/omniq.errors.js';
-import { DuplicateTaskIdError, ParentEndedError, UnknownParentError } from '../../errors/store.errors.js';
+import { ParentEndedError, UnknownParentError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask } from '../../models/task.model.js';
 
 /** A dependency edge of a new task: its parent, and whether that parent already ended as the task needs. */
@@ -41,22 +41,6 @@ export function assertStorableText(task: NewTask): void {
       throw new InvalidTaskOptionError(task.name, option, value, UNSTORABLE);
     }
   }
-}
-
-/** Adds the ids of tasks `from` to `to` to `ids`, the ids of the call so far; throws DuplicateTaskIdError for an id given twice. */
-export function addIds(tasks: readonly NewTask[], from: number, to: number, ids: Set<string>): void {
-  for (let i = from; i < to; i++) {
-    const { id } = tasks[i]!;
-    if (ids.has(id)) throw new DuplicateTaskIdError(id);
-    ids.add(id);
-  }
-}
-
-/** The ids of a call's tasks; throws DuplicateTaskIdError for an id given twice. */
-export function idsOf(tasks: readonly NewTask[]): Set<string> {
-  const ids = new Set<string>();
-  addIds(tasks, 0, tasks.length, ids);
-  return ids;
 }
 
 /**

@@ -3,7 +3,8 @@ import { DuplicateTaskIdError, EnqueueIncompleteError, MAX_ATOMIC_ENQUEUE } from
 import type { NewTask } from '../../models/task.model.js';
 import { WRITE_NOTHING, type EnqueueOutcome } from '../../storage/task-queue.store.js';
 import type { PostgresConnection } from './postgres-connection.js';
-import { addIds, assertStorableText, idsOf, parentsOf, type Parent } from './postgres-task-checks.js';
+import { addIds, idsOf } from '../shared/task-ids.js';
+import { assertStorableText, parentsOf, type Parent } from './postgres-task-checks.js';
 import type { PostgresTaskGraph } from './postgres-task-graph.js';
 import { insertValues, TASK_INSERT_COLUMNS, TASK_INSERT_TYPES } from './postgres-task-row.js';
 import { postgresCode } from './postgres-storage.error.js';

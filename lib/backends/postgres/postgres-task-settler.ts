@@ -27,15 +27,11 @@ const isReleased = (event: TaskEvent): boolean => event.type === 'released';
 /** A release whose `released` event the store builds, from the task as its holder had it. */
 const needsHolder = (settlement: Settlement): boolean => settlement.outcome === 'release' && !settlement.events?.some(isReleased);
 
-/**
- * Whether a settlement can settle in the one statement: it enqueues nothing, needs no event
- * built from its task, and its events can be inserted there (`eventsFolded`: the event store
- * hears of them).
- */
-const inOneStatement = (settlement: Settlement, scope: WriteScope, eventsFolded: boolean): boolean =>
+/** Whether a settlement can settle in the one statement: it enqueues nothing and needs no event built from its task. */
+const inOneStatement = (settlement: Settlement, scope: WriteScope): boolean =>
   (settlement.enqueue === undefined || settlement.enqueue.length === 0) &&
   (settlement.result === undefined || settlement.result.taskId === settlement.id) &&
-  (!scope.events || (eventsFolded && !needsHolder(settlement)));
+  (!scope.events || !needsHolder(settlement));
 
 /**
  * The indexes of the settlements to write: of settlements naming one lease twice only the first
@@ -103,12 +99,11 @@ export class PostgresTaskSettler {
 
   async settle(settlements: readonly Settlement[], scope: WriteScope): Promise<SettleReport[]> {
     const now = Date.now();
-    const eventsSink = scope.events ? this.writer.eventsSink() : undefined;
-    if (settlements.length > STATEMENT_ROWS || !settlements.every((settlement) => inOneStatement(settlement, scope, eventsSink !== undefined))) {
+    if (settlements.length > STATEMENT_ROWS || !settlements.every((settlement) => inOneStatement(settlement, scope))) {
       return this.writer.write({ operation: 'settle', tasks: settlements }, (write) => this.settleIn(write, settlements), scope, now);
     }
     const entries = distinctLeases(settlements);
-    const changed = await this.writer.statement({ operation: 'settle', tasks: settlements }, (write) => this.settleAlone(write, settlements, entries, eventsSink), scope, now);
+    const changed = await this.writer.statement({ operation: 'settle', tasks: settlements }, (write) => this.settleAlone(write, settlements, entries), scope, now);
     const reports = new Array<SettleReport>(settlements.length).fill(NOT_HELD);
     const rest: number[] = [];
     for (const index of entries) {
@@ -123,7 +118,7 @@ export class PostgresTaskSettler {
   }
 
   /** The one-statement settle of the `entries` of `settlements` (see inOneStatement); returns the indexes of those it changed. */
-  private async settleAlone(write: PostgresWrite, settlements: readonly Settlement[], entries: readonly number[], eventsSink?: (lo: number, hi: number) => void): Promise<Set<number>> {
+  private async settleAlone(write: PostgresWrite, settlements: readonly Settlement[], entries: readonly number[]): Promise<Set<number>> {
     const of = entries.map((index) => settlements[index]!);
     const results: Array<{ ord: number; result: ResultRecord }> = [];
     const events: Array<{ ord: number; event: TaskEvent }> = [];
@@ -136,7 +131,7 @@ export class PostgresTaskSettler {
     for (const row of rows) {
       if (row.ord === null) {
         if (row.lo !== null) {
-          eventsSink!(row.lo, row.hi!);
+          this.writer.eventsInserted(row.lo, row.hi!);
           write.insertedEvents();
         }
         continue;

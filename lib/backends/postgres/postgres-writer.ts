@@ -12,9 +12,9 @@ export interface WriteSinks {
   /**
    * Events with seqs `lo`..`hi` were inserted by a statement of this engine's own (a settle's),
    * committed or about to be: the event store's stream treats them as it treats the rows its own
-   * inserts take. Without it, writes never insert events themselves.
+   * inserts take.
    */
-  eventsInserted?(lo: number, hi: number): void;
+  eventsInserted(lo: number, hi: number): void;
 }
 
 /** Hears what a committed write announces (the engine's notifier). */
@@ -31,7 +31,7 @@ export interface WritePublisher {
 export class PostgresWriter {
   constructor(
     private readonly db: PostgresDb,
-    private readonly sinks: () => WriteSinks,
+    private readonly sinks: WriteSinks,
     private readonly publisher: WritePublisher,
   ) {}
 
@@ -40,9 +40,8 @@ export class PostgresWriter {
     const result = await this.db.transaction(call, async (tx) => {
       const write = new PostgresWrite(tx, scope, now ?? Date.now());
       const value = await work(write);
-      const sinks = this.sinks();
-      if (write.results.length > 0) await sinks.insertResults(write, write.results);
-      if (write.events.length > 0) await sinks.insertEvents(tx, write.events);
+      if (write.results.length > 0) await this.sinks.insertResults(write, write.results);
+      if (write.events.length > 0) await this.sinks.insertEvents(tx, write.events);
       committed = write;
       return value;
     });
@@ -53,8 +52,8 @@ export class PostgresWriter {
   /**
    * A write that is one statement, autocommitted: one round trip, no BEGIN and COMMIT. `work`
    * runs exactly one query on its PostgresWrite, and that statement inserts the results and
-   * events it stores itself (gathering none on the write, see `eventsSink`); a deadlock runs it
-   * again. Notifications and effects as for `write`.
+   * events it stores itself (gathering none on the write; it reports their seqs through
+   * `eventsInserted`); a deadlock runs it again. Notifications and effects as for `write`.
    */
   async statement<R>(call: PostgresCall, work: (write: PostgresWrite) => Promise<R>, scope: WriteScope, now: number): Promise<R> {
     const write = new PostgresWrite({ query: (sql, params) => this.db.statement(sql, params ?? [], call) }, scope, now);
@@ -63,10 +62,9 @@ export class PostgresWriter {
     return value;
   }
 
-  /** Where a write's own statement reports the seqs of the events it inserted; undefined when the engine's event store cannot hear of them. */
-  eventsSink(): ((lo: number, hi: number) => void) | undefined {
-    const sinks = this.sinks();
-    return sinks.eventsInserted === undefined ? undefined : (lo, hi) => sinks.eventsInserted!(lo, hi);
+  /** Seqs `lo`..`hi` were taken by events a write's own statement inserted (see WriteSinks.eventsInserted). */
+  eventsInserted(lo: number, hi: number): void {
+    this.sinks.eventsInserted(lo, hi);
   }
 
   private committed(write: PostgresWrite): void {

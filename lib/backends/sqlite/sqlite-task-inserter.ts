@@ -2,6 +2,7 @@ import { InvalidTaskOptionError } from '../../errors/omniq.errors.js';
 import { DuplicateTaskIdError, ParentEndedError, UnknownParentError } from '../../errors/store.errors.js';
 import { FINAL_TASK_STATUSES, type NewTask, type TaskStatus } from '../../models/task.model.js';
 import type { EnqueueOutcome } from '../../storage/task-queue.store.js';
+import { idsOf } from '../shared/task-ids.js';
 import type { SqliteTaskGraphQueries } from './sqlite-task-graph.queries.js';
 import { insertValues } from './sqlite-task-row.js';
 import type { TaskWrite } from './sqlite-task-write.js';
@@ -46,22 +47,6 @@ function assertStorableText(task: NewTask): void {
       throw new InvalidTaskOptionError(task.name, option, value, 'well-formed text: a lone surrogate cannot be stored in SQLite, whose text is UTF-8');
     }
   }
-}
-
-/** Adds the ids of tasks `from` to `to` to `ids`, the ids of the call so far; throws DuplicateTaskIdError for an id given twice. */
-export function addIds(tasks: readonly NewTask[], from: number, to: number, ids: Set<string>): void {
-  for (let i = from; i < to; i++) {
-    const { id } = tasks[i]!;
-    if (ids.has(id)) throw new DuplicateTaskIdError(id);
-    ids.add(id);
-  }
-}
-
-/** The ids of a call's tasks; throws DuplicateTaskIdError for an id given twice. */
-export function idsOf(tasks: readonly NewTask[]): Set<string> {
-  const ids = new Set<string>();
-  addIds(tasks, 0, tasks.length, ids);
-  return ids;
 }
 
 /**
