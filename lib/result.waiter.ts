@@ -8,12 +8,17 @@ import type { TaskQueueStore } from './storage/task-queue.store.js';
 import { OmniQWorker } from './worker/omniq.worker.js';
 import { OmniQStores } from './omniq-stores.js';
 import { NoResultError, OmniQShutdownError, WaitForResultTimeoutError } from './errors/omniq.errors.js';
+import { StoreClosedError } from './errors/store.errors.js';
 import { timerDelay } from './utils/timer-delay.js';
 
 /** How long after a task ended its result may still be on its way (written after the settlement when the stores differ). */
 const RESULT_GRACE_MS = 10_000;
 /** Where stores notify across processes, waiters still re-read this many poll intervals apart (5 s by default). */
 const NOTIFIED_POLL_FACTOR = 10;
+/** A read that failed (the stores unreachable) is tried again after this (doubling) … */
+const FIRST_RETRY_MS = 100;
+/** … up to this. */
+const MAX_RETRY_MS = 2_000;
 
 export interface WaitForResultOptions {
   /** Reject with WaitForResultTimeoutError after this many ms (default: wait as long as it takes). */
@@ -24,8 +29,10 @@ export interface WaitForResultOptions {
 
 /**
  * Waits for results by listening to the result store's notifications. Where those do not reach
- * across processes, a slow re-read (`resultPollIntervalMs`) backs them up. Pending waits are
- * rejected at shutdown so no timer outlives the app.
+ * across processes, a slow re-read (`resultPollIntervalMs`) backs them up. A read that fails (the
+ * database or server unreachable for a while) does not end the wait: it is tried again, backing
+ * off, until the result is there, the wait times out or is aborted. Pending waits are rejected at
+ * shutdown so no timer outlives the app.
  */
 @Injectable()
 export class ResultWaiter implements OnApplicationShutdown {
@@ -42,11 +49,14 @@ export class ResultWaiter implements OnApplicationShutdown {
   wait(id: string, { timeoutMs, signal }: WaitForResultOptions): Promise<ResultRecord> {
     return new Promise<ResultRecord>((resolve, reject) => {
       let done = false;
+      let retry: NodeJS.Timeout | undefined;
+      let retryMs = FIRST_RETRY_MS;
       const finish = (settle: () => void): void => {
         if (done) return;
         done = true;
         unsubscribe();
         clearInterval(poll);
+        clearTimeout(retry);
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.pending.delete(abort);
@@ -64,8 +74,16 @@ export class ResultWaiter implements OnApplicationShutdown {
             return finish(() => resolve(result));
           }
           if (withTask) await this.checkTaskCanStillProduce(id);
+          retryMs = FIRST_RETRY_MS;
         } catch (error) {
-          abort(error as Error);
+          if (error instanceof NoResultError || error instanceof StoreClosedError) return abort(error);
+          // The stores could not be read (an outage): the wait goes on, and reads again soon.
+          if (done || retry !== undefined) return;
+          retry = setTimeout(() => {
+            retry = undefined;
+            void check(withTask);
+          }, retryMs);
+          retryMs = Math.min(MAX_RETRY_MS, retryMs * 2);
         }
       };
       const unsubscribe = this.results.notifier.listen('result', (taskId) => {

@@ -20,9 +20,11 @@ import { WakeSignal } from './wake-signal.js';
 import { describeError } from '../utils/describe-error.js';
 import { timerDelay } from '../utils/timer-delay.js';
 
-/** An attempt this worker runs; whoever needs to wait for its end asks for a promise. */
+/** An attempt this worker holds until its end is recorded; whoever needs to wait for that asks for a promise. */
 class ActiveTask {
   private waiters: (() => void)[] | undefined;
+  /** True until the handler returned (or the attempt was stopped): the attempt takes one of the slots meanwhile. */
+  running = true;
 
   constructor(
     readonly task: TaskRecord,
@@ -49,9 +51,14 @@ type WorkerState = 'idle' | 'running' | 'stopping' | 'stopped';
 @Injectable()
 export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger: OmniQLogger;
+  /** Attempts held until their end is recorded: those whose handler runs, and those whose end is being written. */
   private readonly active = new Map<string, ActiveTask>();
+  /** Attempts of `active` whose handler still runs. */
+  private running = 0;
   /** Handlers whose attempt ended (timed out, cancelled, lease lost, shut down) that ignore their signal and run on: each keeps its slot until it returns. */
   private readonly overrun = new Set<Attempt>();
+  /** Those of `overrun` whose attempt is no longer in `active` (its end is recorded). */
+  private overrunRecorded = 0;
   /** Tasks in `active` on their last delivery (one more lapse makes them dead letters): at most one runs here at a time. */
   private suspects = 0;
   private readonly wake = new WakeSignal();
@@ -66,6 +73,12 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private lastCancelCheck = 0;
   /** When retries this worker scheduled fall due: it wakes for them rather than waiting for a poll. */
   private readonly retriesDue = new Set<number>();
+  /**
+   * Cancel requests heard for tasks this worker does not run (yet), by when they were heard: a
+   * request can arrive between a reserve's commit and the worker's launch of the task it
+   * returned, and must still stop it.
+   */
+  private readonly cancelsHeard = new Map<string, number>();
 
   constructor(
     @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
@@ -110,9 +123,12 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     return this.servedQueues;
   }
 
-  /** Tasks running right now, with the handlers that outlived their attempt (see {@link overrunning}). */
+  /**
+   * Tasks this worker holds right now — running, or ended with their end being written — with the
+   * handlers that outlived their attempt (see {@link overrunning}).
+   */
   get inFlight(): number {
-    return this.active.size + this.overrun.size;
+    return this.active.size + this.overrunRecorded;
   }
 
   /**
@@ -199,7 +215,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     const names = this.registry.names();
     while (this.state === 'running') {
       await this.checkCancelRequests();
-      const free = concurrency - this.active.size - this.overrun.size;
+      const free = this.freeSlots(concurrency);
       if (free <= 0) {
         await this.wake.wait(pollIntervalMs);
         continue;
@@ -220,6 +236,15 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     }
   }
 
+  /**
+   * Slots free for new tasks: a slot is taken while a handler body runs (an attempt's, or one that
+   * outlived its attempt), not while its end is written, so the next tasks start meanwhile. Ends
+   * being written are bounded too: at most `concurrency` of them wait beside the running ones.
+   */
+  private freeSlots(concurrency: number): number {
+    return Math.min(concurrency - this.running - this.overrun.size, 2 * concurrency - this.active.size - this.overrunRecorded);
+  }
+
   private idleWaitMs(): number {
     const now = Date.now();
     let wait = this.config.worker.pollIntervalMs;
@@ -233,25 +258,36 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private launch(task: TaskRecord): void {
     const active = new ActiveTask(task, new Attempt());
     this.active.set(task.leaseToken!, active);
+    this.running++;
     const suspect = task.lapses >= this.lastDelivery;
     if (suspect) this.suspects++;
+    if (this.cancelsHeard.delete(task.id)) active.attempt.stop(new TaskCancelledError(task.id));
+    const returned = (): void => {
+      if (!active.running) return;
+      active.running = false;
+      this.running--;
+      if (active.attempt.overrunning) this.holdSlot(task, active);
+      this.wake.notify();
+    };
     const done = (failed: boolean, error?: unknown): void => {
+      returned();
       if (!this.active.delete(task.leaseToken!)) return;
       if (suspect) this.suspects--;
+      if (this.overrun.has(active.attempt)) this.overrunRecorded++;
       if (failed) this.logger.error(`Task ${task.name} ${task.id}: could not record its outcome: ${describeError(error)}`);
-      if (active.attempt.overrunning) this.holdSlot(task, active.attempt);
       active.end();
       this.wake.notify();
     };
     try {
-      this.runner.run(task, active.attempt, done);
+      this.runner.run(task, active.attempt, { returned, done });
     } catch (error) {
       done(true, error);
     }
   }
 
   /** Keeps the slot of a handler that runs on after its attempt ended until it returns. */
-  private holdSlot(task: TaskRecord, attempt: Attempt): void {
+  private holdSlot(task: TaskRecord, active: ActiveTask): void {
+    const { attempt } = active;
     this.overrun.add(attempt);
     this.logger.warn(
       `Task ${task.name} ${task.id}: its attempt ended (${describeError(attempt.stopReason)}) but the handler ignores its AbortSignal ` +
@@ -259,6 +295,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     );
     void attempt.handlerSettled().then(() => {
       this.overrun.delete(attempt);
+      if (!this.active.has(active.task.leaseToken!)) this.overrunRecorded--;
       this.wake.notify();
     });
   }
@@ -270,7 +307,28 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private control(message: string): void {
     if (!message.startsWith('cancel:')) return;
     const taskId = message.slice('cancel:'.length);
-    for (const { task, attempt } of this.active.values()) if (task.id === taskId) attempt.stop(new TaskCancelledError(taskId));
+    let running = false;
+    for (const { task, attempt } of this.active.values()) {
+      if (task.id !== taskId) continue;
+      running = true;
+      attempt.stop(new TaskCancelledError(taskId));
+    }
+    if (!running) this.heardCancel(taskId);
+  }
+
+  /**
+   * Keeps a cancel request for a task this worker does not hold, for as long as a reserve of it
+   * can still be on its way here (a lease's length): most such tasks run elsewhere, and are
+   * forgotten then.
+   */
+  private heardCancel(taskId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.cancelsHeard) {
+      if (at + this.config.worker.leaseMs > now) break;
+      this.cancelsHeard.delete(id);
+    }
+    this.cancelsHeard.delete(taskId);
+    this.cancelsHeard.set(taskId, now);
   }
 
   /**

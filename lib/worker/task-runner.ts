@@ -27,8 +27,15 @@ import { timerDelay } from '../utils/timer-delay.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-/** Called once an attempt's outcome is fully recorded, or with the error that stopped recording it. */
-type AttemptDone = (failed: boolean, error?: unknown) => void;
+/** What a {@link TaskRunner} tells its worker about an attempt. */
+export interface AttemptProgress {
+  /** Called once the handler returned, threw or was stopped: the end is still to be written. */
+  returned(): void;
+  /** Called once the attempt's outcome is fully recorded, or with the error that stopped recording it. */
+  done(failed: boolean, error?: unknown): void;
+}
+
+type AttemptDone = AttemptProgress['done'];
 
 export interface TaskRunnerDeps {
   queue: TaskQueueStore;
@@ -67,8 +74,8 @@ export class TaskRunner {
     this.completions = new CompletionWriter(deps.queue, deps.scope, deps.outcomes, deps.submitter, this.logger);
   }
 
-  /** Runs the attempt; `done` is called exactly once, when its outcome is recorded. */
-  run(task: TaskRecord, attempt: Attempt, done: AttemptDone): void {
+  /** Runs the attempt; `returned` and then `done` are called exactly once each. */
+  run(task: TaskRecord, attempt: Attempt, { returned, done }: AttemptProgress): void {
     const startedAt = new Date();
     // The attempt's end is written once its start was: on a server backend the two go through
     // different connections, and an end written first would come before its start in the task's
@@ -78,6 +85,8 @@ export class TaskRunner {
     // Cancelled while its holder crashed: the cancel request outlived the lease, so it does not run.
     if (task.cancelRequestedAt) attempt.stop(new TaskCancelledError(task.id));
     const outcome = this.execute(task, attempt);
+    if (outcome instanceof Promise) void outcome.then(returned);
+    else returned();
     void Promise.all([outcome, startRecorded]).then(([settled]) => this.finish(task, settled, attempt, startedAt, done));
   }
 

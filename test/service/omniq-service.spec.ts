@@ -88,10 +88,17 @@ describeOnEveryBackend('OmniQService', (backend) => {
 
     it('events$ streams events as they are recorded', async () => {
       const seen: TaskEvent[] = [];
-      const sub = t.omniq.events$.subscribe((e) => seen.push(e));
-      const id = await t.omniq.enqueue('echo', 1);
+      let id: string | undefined;
+      const completed = deferred();
+      // On a server backend the stream reads events back once they are committed: it may deliver
+      // them a moment after waitForResult returned.
+      const sub = t.omniq.events$.subscribe((e) => {
+        seen.push(e);
+        if (e.type === 'completed' && e.taskId === id) completed.resolve();
+      });
+      id = await t.omniq.enqueue('echo', 1);
       await t.omniq.waitForResult(id);
-      await t.worker.close();
+      await completed.promise;
       sub.unsubscribe();
       expect(seen.filter((e) => e.taskId === id).map((e) => e.type)).toEqual(['enqueued', 'started', 'completed']);
     });

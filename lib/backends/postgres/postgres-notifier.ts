@@ -105,7 +105,20 @@ export class PostgresNotifier implements Notifier {
   publish(staged: StagedNotifications): void {
     const batch: NotifyBatch = { wake: [...staged.wake], result: staged.result, control: staged.control, events: staged.events ?? false };
     this.deliver(batch);
-    this.outbox.add(batch);
+    const { wokePeers } = staged;
+    this.outbox.add(wokePeers === undefined ? batch : { ...batch, wake: batch.wake.filter((queue) => !wokePeers.has(queue)) });
+  }
+
+  /**
+   * The NOTIFY payload that wakes the peers of `queues` now, for a write to send in its own
+   * statement (one round trip less between an enqueue and a peer's start), when the throttle lets
+   * all of them go at once; undefined when it does not (the outbox sends them as usual). Taking
+   * it counts as those queues' wake for the throttle.
+   */
+  inlineWake(queues: readonly string[], now: number): string | undefined {
+    if (this.closed || queues.length === 0) return undefined;
+    const payloads = encodeNotifyBatch(this.engineId, { wake: queues, result: [], control: [], events: false }, now);
+    return payloads.length === 1 && this.outbox.takeWakes(queues, now) ? payloads[0] : undefined;
   }
 
   async notify(channel: NotifyChannel, messages: readonly string[]): Promise<void> {

@@ -55,6 +55,23 @@ export class PostgresNotifyOutbox {
     this.schedule();
   }
 
+  /**
+   * Whether the wakes of `queues` may go now, in a write's own statement: none of them was woken
+   * within WAKE_INTERVAL_MS and no flush went within WINDOW_MS (a NOTIFY in a write's own commit
+   * serialises commits like any other). If so they count as sent now, a flush for the throttle,
+   * and a wake of theirs waiting here is dropped (the write's NOTIFY carries it).
+   */
+  takeWakes(queues: readonly string[], now: number): boolean {
+    if (this.closed || this.notBefore > now || this.lastFlushAt + WINDOW_MS > now) return false;
+    if (queues.some((queue) => (this.wokenAt.get(queue) ?? -Infinity) + WAKE_INTERVAL_MS > now)) return false;
+    for (const queue of queues) {
+      this.wokenAt.set(queue, now);
+      this.wake.delete(queue);
+    }
+    this.lastFlushAt = now;
+    return true;
+  }
+
   /** Sends what is left, whatever the throttle says, and stops. */
   async close(): Promise<void> {
     this.closed = true;

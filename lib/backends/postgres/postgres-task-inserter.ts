@@ -85,6 +85,7 @@ export class PostgresTaskInserter {
   private readonly checkSql: string;
   private readonly insertSql: string;
   private readonly insertAloneSql: string;
+  private readonly insertAloneNotifySql: string;
   private readonly insertWithEdgesSql: string;
   private readonly holdersSql: string;
 
@@ -115,6 +116,10 @@ export class PostgresTaskInserter {
     this.insertSql = `WITH ${inserted} SELECT id FROM inserted`;
     // No ON CONFLICT: a taken id fails the statement, and with it the whole call (see enqueueAlone).
     this.insertAloneSql = `INSERT INTO ${tasks} (${columns}) SELECT ${columns} FROM unnest(${arrays}) WITH ORDINALITY AS r(${columns}, ord) ORDER BY ord`;
+    // The same, with the peers' wake in the statement's own commit (see PostgresNotifier.inlineWake).
+    const notifyParams = TASK_INSERT_COLUMNS.length + 2;
+    this.insertAloneNotifySql = `WITH inserted AS (${this.insertAloneSql})
+      SELECT pg_notify($${notifyParams}::text, $${notifyParams + 1}::text)`;
     this.insertWithEdgesSql = `WITH ${inserted}, edges AS (${graph.insertEdgesSql(TASK_INSERT_COLUMNS.length + 2)}) SELECT id FROM inserted`;
     this.holdersSql = `SELECT id, held_key FROM ${tasks} WHERE id = ANY($1::text[]) OR held_key = ANY($2::text[])`;
   }
@@ -138,8 +143,13 @@ export class PostgresTaskInserter {
       await this.writer.statement(
         call,
         async (write) => {
-          await write.query(this.insertAloneSql, rowParams(candidates, NO_IDS));
-          for (const task of tasks) if (task.runAt.getTime() <= write.now) write.wake(task.queue);
+          const due = distinct(tasks.map((task) => (task.runAt.getTime() <= write.now ? task.queue : undefined)));
+          const payload = this.writer.inlineWake(due, write.now);
+          const params = rowParams(candidates, NO_IDS);
+          if (payload === undefined) await write.query(this.insertAloneSql, params);
+          else await write.query(this.insertAloneNotifySql, [...params, this.connection.tables.notifyChannel, payload]);
+          for (const queue of due) write.wake(queue);
+          if (payload !== undefined) write.notifiedPeers(due);
         },
         WRITE_NOTHING,
         Date.now(),

@@ -3,7 +3,7 @@ import type { TaskRecord } from '../../models/task.model.js';
 import { damagedError } from '../../storage/outcomes.js';
 import { WRITE_NOTHING, type ReserveRequest } from '../../storage/task-queue.store.js';
 import type { PostgresConnection } from './postgres-connection.js';
-import { CLEAR_LEASE, HELD_KEY_AT_END, WAITING_SQL } from './postgres-task-write-sql.js';
+import { CLEAR_LEASE, COMMIT_WITHOUT_FLUSH, HELD_KEY_AT_END, WAITING_SQL } from './postgres-task-write-sql.js';
 import { taskFromRow, type TaskRow } from './postgres-task-row.js';
 import type { PostgresWriter } from './postgres-writer.js';
 
@@ -26,6 +26,10 @@ const withinQueue = (a: TaskRow, b: TaskRow): number => b.priority - a.priority 
  * through the plan, so a scan stops as soon as the call is full, and a later queue's scan never
  * starts when an earlier queue filled it: the queues' scans are the branches of one UNION ALL,
  * which PostgreSQL runs one after the other (row-locking plans are never parallel).
+ *
+ * The claim commits without waiting for the disk (see COMMIT_WITHOUT_FLUSH): a server crash
+ * within a moment of it may undo it, and the task is then waiting again, its first holder's token
+ * unknown — a lost lease, which the holder learns at its next renewal or settle, as after a lapse.
  *
  * A claimed row whose record cannot be read (see taskFromRow) is set aside in a second write:
  * ended failed with a DamagedTaskError, its dependents left waiting, logged once. A row whose
@@ -160,7 +164,7 @@ export class PostgresTaskReserver {
       )
       UPDATE ${tasks} AS t SET status = 'running', attempts = t.attempts + 1, started_at = $1::bigint, updated_at = $1::bigint,
         worker_id = $5::text, lease_token = gen_random_uuid()::text, lease_expires_at = $6::bigint
-      WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked))
+      WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM picked)) AND ${COMMIT_WITHOUT_FLUSH}
       RETURNING t.*, (SELECT started_at FROM picked WHERE picked.seq = t.seq) AS prior_started_at`;
     this.statements.set(shape, sql);
     return sql;

@@ -11,6 +11,16 @@ export const REQUEUEABLE_SQL = `('failed', 'cancelled', 'expired')`;
 export const CLEAR_LEASE = 'worker_id = NULL, lease_token = NULL, lease_expires_at = NULL';
 
 /**
+ * A WHERE term (always true) that makes the statement's own transaction commit without waiting
+ * for its WAL to reach the disk (`synchronous_commit = off`, for that transaction only; an
+ * uncorrelated subquery, so it is evaluated once, before the first row is changed). For writes
+ * whose loss in a crash of the server (not a restart) is a lease lost and nothing more: a reserve.
+ * Any later durable commit — the task's own settle included — flushes it too, since WAL is written
+ * in order; what a crash can lose is at most the last `wal_writer_delay` (200 ms by default).
+ */
+export const COMMIT_WITHOUT_FLUSH = `(SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL`;
+
+/**
  * `held_key` of a task ending now (`t`): kept for its dedupe window, freed at once without one
  * (an enqueue finding it held after the window frees it then, see PostgresTaskInserter).
  */

@@ -15,6 +15,8 @@ export interface StagedNotifications {
   readonly control: readonly string[];
   /** Events were appended (a hint for event streams, here and in other processes). */
   readonly events?: boolean;
+  /** Queues of `wake` whose NOTIFY went in the write's own statement: the peers heard them at its commit. */
+  readonly wokePeers?: ReadonlySet<string>;
 }
 
 /**
@@ -32,6 +34,8 @@ export class PostgresWrite implements PgQueryable {
   readonly effects: Array<() => void> = [];
   /** Whether a statement of this write inserted events itself (rather than gathering them in `events`). */
   private eventsInserted = false;
+  /** Queues whose wake a statement of this write NOTIFYed itself. */
+  private wokePeers: Set<string> | undefined;
 
   constructor(
     private readonly tx: PgQueryable,
@@ -72,6 +76,12 @@ export class PostgresWrite implements PgQueryable {
     this.wakeQueues.add(queue);
   }
 
+  /** A statement of this write NOTIFYed the peers of `queues` itself (see PostgresNotifier.inlineWake). */
+  notifiedPeers(queues: readonly string[]): void {
+    this.wokePeers ??= new Set();
+    for (const queue of queues) this.wokePeers.add(queue);
+  }
+
   /** The result of `taskId` was stored (the result store calls this for every row it writes). */
   resultStored(taskId: string): void {
     this.resultIds.push(taskId);
@@ -94,6 +104,6 @@ export class PostgresWrite implements PgQueryable {
   staged(): StagedNotifications | undefined {
     const events = this.eventsInserted || this.events.length > 0;
     if (!events && this.wakeQueues.size === 0 && this.resultIds.length === 0 && this.controlMessages.length === 0) return undefined;
-    return { wake: this.wakeQueues, result: this.resultIds, control: this.controlMessages, events };
+    return { wake: this.wakeQueues, result: this.resultIds, control: this.controlMessages, events, wokePeers: this.wokePeers };
   }
 }

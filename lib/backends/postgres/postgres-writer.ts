@@ -20,6 +20,8 @@ export interface WriteSinks {
 /** Hears what a committed write announces (the engine's notifier). */
 export interface WritePublisher {
   publish(staged: StagedNotifications): void;
+  /** A NOTIFY payload waking the peers of `queues`, for a write's own statement to send, or undefined (see PostgresNotifier.inlineWake). */
+  inlineWake(queues: readonly string[], now: number): string | undefined;
 }
 
 /**
@@ -60,6 +62,11 @@ export class PostgresWriter {
     const value = await work(write);
     this.committed(write);
     return value;
+  }
+
+  /** See WritePublisher.inlineWake. */
+  inlineWake(queues: readonly string[], now: number): string | undefined {
+    return this.publisher.inlineWake(queues, now);
   }
 
   /** Seqs `lo`..`hi` were taken by events a write's own statement inserted (see WriteSinks.eventsInserted). */
