@@ -10,6 +10,7 @@ import { drainApp, enqueueBatched, withApp, type BenchStore } from './bench-omni
 import { crossProcessLatency } from './cross-process.js';
 import { POSTGRES_URL, withSchema } from './postgres-schemas.js';
 import { printPostgresReferences } from './postgres-references.js';
+import { onFreshRedis, printRedisReferences } from './redis-references.js';
 
 /**
  * `npm run bench [-- backend ...]`: throughput and latency per backend, printed as a table.
@@ -32,7 +33,7 @@ interface BackendUnderTest {
   fresh: <T>(fn: (store: BenchStore) => Promise<T>) => Promise<T>;
   /** Whether several processes share its storage (the cross-process rows), and whether it notifies them. */
   crossProcess?: { notifies: boolean };
-  /** Needs a server (OMNIQ_BENCH_POSTGRES_URL), so it runs only when named. */
+  /** Needs a server (OMNIQ_BENCH_POSTGRES_URL, OMNIQ_BENCH_REDIS_URL), so it runs only when named. */
   onlyWhenNamed?: boolean;
 }
 
@@ -58,6 +59,7 @@ const BACKENDS: BackendUnderTest[] = [
     crossProcess: { notifies: true },
     onlyWhenNamed: true,
   },
+  { name: 'redis', fresh: onFreshRedis, crossProcess: { notifies: true }, onlyWhenNamed: true },
 ];
 
 async function enqueueOneByOne(app: INestApplicationContext): Promise<number> {
@@ -153,6 +155,7 @@ async function main(): Promise<void> {
   }
   if (singleRuns.length > 0) console.log(`Drains too slow to repeat (fewer than 3 runs, median of those): ${singleRuns.join(', ')}`);
   if (selected.some((b) => b.name === 'postgres')) await printPostgresReferences();
+  if (selected.some((b) => b.name === 'redis')) await printRedisReferences();
 }
 
 main().catch((error: unknown) => {

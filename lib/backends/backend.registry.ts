@@ -32,6 +32,12 @@ const POSTGRES: BackendEntry = {
   defaultUrl: () => 'postgres://localhost:5432/postgres',
 };
 
+const REDIS: BackendEntry = {
+  title: 'Redis (ioredis)',
+  load: async () => (await import('./redis/redis.backend.js')).redisBackend,
+  defaultUrl: () => 'redis://localhost:6379',
+};
+
 /** Every built-in backend, by URL scheme. The config schema reads its scheme list from here. */
 const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   memory: {
@@ -51,6 +57,8 @@ const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   },
   postgres: POSTGRES,
   postgresql: POSTGRES,
+  redis: REDIS,
+  rediss: REDIS,
 };
 
 /** The URL schemes of the built-in backends, in the order the docs list them. */

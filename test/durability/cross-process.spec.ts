@@ -5,15 +5,17 @@ import { OmniQMaintenance } from '../../lib/index.js';
 import { ChildWorker } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
+import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** Polling this slow cannot explain anything that happens within a test: only notifications can. */
 const NO_POLLING = 60_000;
 
-/** The backends whose notifications cross processes: one SQLite file, one PostgreSQL schema (LISTEN/NOTIFY). */
+/** The backends whose notifications cross processes: one SQLite file, one PostgreSQL schema (LISTEN/NOTIFY), one Redis key prefix (pub/sub). */
 const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['one SQLite file', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ...onPostgres<[string, (dir: string) => string]>(['one PostgreSQL schema', () => postgresUrl(freshSchema())]),
+  ...onRedis<[string, (dir: string) => string]>(['one Redis key prefix', () => redisUrl(freshPrefix())]),
 ];
 
 describe.each(BACKENDS)('across processes on %s', (_name, urlFor) => {

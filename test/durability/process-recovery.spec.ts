@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ChildWorker, readExecutions } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
+import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The durable backends, each on fresh storage, and how many tasks three processes drain from each. */
@@ -11,6 +12,7 @@ const BACKENDS: Array<[string, (dir: string) => string, number]> = [
   ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`, 2_000],
   ['file', (dir) => `file://${join(dir, 'data')}`, 2_000],
   ...onPostgres<[string, (dir: string) => string, number]>(['postgres', () => postgresUrl(freshSchema()), 10_000]),
+  ...onRedis<[string, (dir: string) => string, number]>(['redis', () => redisUrl(freshPrefix()), 10_000]),
 ];
 
 describe.each(BACKENDS)('worker processes on %s', (_name, urlFor, drained) => {

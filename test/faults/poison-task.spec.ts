@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildWorker, readExecutions } from '../support/child-worker.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
+import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The backends several processes share, each in a fresh folder (a poison task kills the memory backend's only process). */
@@ -10,6 +11,7 @@ const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ['file', (dir) => `file://${join(dir, 'data')}`],
   ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
+  ...onRedis<[string, (dir: string) => string]>(['redis', () => redisUrl(freshPrefix())]),
 ];
 
 const MAX_LAPSES = 2;

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { OmniQShutdownError, Scheduled, Task, type TaskContext } from '../../lib/index.js';
 import { nextEvents } from '../support/events.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
+import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
 import { createTestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -68,6 +69,7 @@ const BACKENDS: Array<[name: string, url: (dir: string) => string]> = [
   ['sqlite', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ['file', (dir) => `file://${join(dir, 'data')}`],
   ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
+  ...onRedis<[string, (dir: string) => string]>(['redis', () => redisUrl(freshPrefix())]),
 ];
 
 describe.each(BACKENDS)('closing an app on the %s backend', (_, url) => {

@@ -7,7 +7,9 @@ import { memoryBackend } from '../../lib/backends/memory/memory.backend.js';
 import { sqliteBackend } from '../../lib/backends/sqlite/sqlite.backend.js';
 import { fileBackend } from '../../lib/backends/file/file.backend.js';
 import { postgresBackend } from '../../lib/backends/postgres/postgres.backend.js';
+import { redisBackend } from '../../lib/backends/redis/redis.backend.js';
 import { freshSchema, postgresAvailable, postgresUrl } from './postgres.js';
+import { freshPrefix, redisAvailable, redisUrl } from './redis.js';
 
 /** A backend the core specs run on: `url()` gives a URL on fresh, empty storage each call. */
 export interface TestBackend {
@@ -76,6 +78,13 @@ export const TEST_BACKENDS: readonly TestBackend[] = [
     available: postgresAvailable,
     url: () => postgresUrl(freshSchema()),
     shared: () => sharedOn(postgresUrl(freshSchema()), postgresBackend.open),
+  },
+  {
+    // Each storage a key prefix of its own on the test server, its keys deleted after the spec file.
+    name: 'redis',
+    available: redisAvailable,
+    url: () => redisUrl(freshPrefix()),
+    shared: () => sharedOn(redisUrl(freshPrefix()), redisBackend.open),
   },
 ];
 

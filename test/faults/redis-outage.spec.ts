@@ -1,0 +1,207 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable } from '@nestjs/common';
+import { FINAL_TASK_STATUSES, Task, type OmniQModuleOptions, type TaskContext, type TaskStatus } from '../../lib/index.js';
+import { redisBackend } from '../../lib/backends/redis/redis.backend.js';
+import { RedisStorageError } from '../../lib/backends/redis/redis-storage.error.js';
+import type { StorageEngine } from '../../lib/storage/engine.js';
+import { eventually } from '../support/eventually.js';
+import { RedisServer, describeOnPrivateRedis } from '../support/redis-server.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
+
+/** Polling this slow cannot explain anything that happens within a test: only notifications can. */
+const NO_POLLING = 60_000;
+const WORK_MS = 10;
+const CONNECT_TIMEOUT_MS = 1_000;
+const OUTAGE_MS = 3_000;
+
+/** Every run of `outage.work`, in the order they started. */
+const runs: Array<{ id: string; startedAt: number }> = [];
+
+@Injectable()
+class OutageTasks {
+  @Task('outage.work')
+  async work(payload: { n: number }, ctx: TaskContext): Promise<number> {
+    runs.push({ id: ctx.taskId, startedAt: Date.now() });
+    await sleep(WORK_MS);
+    return payload.n;
+  }
+}
+
+const apps: TestApp[] = [];
+const engines: StorageEngine[] = [];
+const servers: RedisServer[] = [];
+
+// Apps and engines first, while their server still runs: a client closed in the middle of reconnecting leaves a timer of ioredis's behind for 2 s.
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+  for (const engine of engines.splice(0)) await engine.close();
+  for (const server of servers.splice(0)) await server.remove();
+  runs.splice(0);
+});
+
+/**
+ * An app on an engine of its own on `url` (as a process of its own would have), with the
+ * engine's stores handed in: the backend's own client and its bounded waits, whatever the
+ * registry lists.
+ */
+async function boot(url: string, options: OmniQModuleOptions): Promise<TestApp> {
+  const engine = await redisBackend.open(url, { projectName: 'omniq', baseDir: '.', storageOptions: { connectTimeoutMs: CONNECT_TIMEOUT_MS } });
+  engines.push(engine);
+  const app = await createTestApp(
+    { taskQueue: engine.tasks, resultStore: engine.results, eventStore: engine.events, scheduler: { enabled: false }, resultPollIntervalMs: NO_POLLING, ...options },
+    [OutageTasks],
+  );
+  apps.push(app);
+  return app;
+}
+
+const workerOptions: OmniQModuleOptions = { worker: { concurrency: 4, pollIntervalMs: NO_POLLING, leaseMs: 10_000 }, maintenance: { intervalMs: 200 } };
+const producerOptions: OmniQModuleOptions = { worker: { enabled: false } };
+
+const workItems = (count: number) => Array.from({ length: count }, (_, n) => ({ name: 'outage.work', payload: { n } }));
+
+function runCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const { id } of runs) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+/** The statuses of `ids` once every one has ended (or is gone), read in one call; a read that fails right after the restart is read again. */
+function endStatuses(app: TestApp, ids: readonly string[], timeoutMs: number): Promise<Array<TaskStatus | 'missing'>> {
+  return eventually(
+    async () => {
+      const tasks = await app.omniq.getTasks(ids).catch(() => undefined);
+      const statuses = tasks?.map((task) => task?.status ?? 'missing');
+      return statuses?.every((status) => status === 'missing' || FINAL_TASK_STATUSES.includes(status)) ? statuses : undefined;
+    },
+    timeoutMs,
+    'every task to end',
+  );
+}
+
+/** Enqueues during the outage: must reject, clearly and within the bounded wait, having stored nothing. */
+async function refusedEnqueue(producer: TestApp, server: RedisServer): Promise<void> {
+  const attemptAt = Date.now();
+  const refused = await producer.omniq.enqueue('outage.work', { n: -1 }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(Date.now() - attemptAt).toBeLessThan(CONNECT_TIMEOUT_MS + 2_000);
+  expect(refused).toBeInstanceOf(RedisStorageError);
+  const { message } = refused as RedisStorageError;
+  expect(message).toMatch(/enqueue/);
+  expect(message).toContain(`127.0.0.1:${server.port}`);
+  expect(message).toMatch(/connectTimeoutMs .*nothing was sent/);
+}
+
+/**
+ * After the restart: the subscription is back by itself, so a new task starts at once, with no
+ * polling. (Its result may wait behind the outcomes the worker is still retrying to record.)
+ */
+async function lateTaskRunsAtOnce(producer: TestApp): Promise<string> {
+  const late = await eventually(
+    async () => {
+      const at = Date.now();
+      const id = await producer.omniq.enqueue('outage.work', { n: 1_000 }).catch(() => undefined);
+      return id && { id, at };
+    },
+    10_000,
+    'an enqueue to succeed after the restart',
+  );
+  const run = await eventually(async () => runs.find((entry) => entry.id === late.id), 10_000, 'the late task to start');
+  expect(run.startedAt - late.at).toBeLessThan(3_000);
+  expect(await producer.omniq.waitForResult(late.id, { timeoutMs: 15_000 })).toMatchObject({ status: 'success', value: 1_000 });
+  return late.id;
+}
+
+describeOnPrivateRedis('Redis: a private server killed and started again mid-run', () => {
+  // A killed process loses nothing it acknowledged with either policy: Redis write()s the AOF before it replies. They differ
+  // when the machine itself fails: everysec may lose the last second that the OS had not flushed yet, always nothing.
+  it.each(['always', 'everysec'])('with AOF appendfsync %s: enqueue rejects clearly in bounded time, workers carry on once it is back, scripts are reloaded, no task is lost', async (fsync) => {
+    const server = await RedisServer.create(['appendonly', 'yes', 'appendfsync', fsync]);
+    servers.push(server);
+    await boot(server.url, workerOptions);
+    const producer = await boot(server.url, producerOptions);
+
+    const ids = await producer.omniq.enqueueMany(workItems(300));
+    await eventually(async () => runs.length >= 50, 20_000, '50 tasks to run');
+    await server.kill();
+    const killedAt = Date.now();
+    const startedBeforeKill = new Set(runs.map((run) => run.id));
+
+    await refusedEnqueue(producer, server);
+    // The outage itself: nothing to wait for but time.
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - killedAt)));
+    // The same folder: the server replays its AOF. Its script cache is empty: every script is loaded again on first use.
+    await server.start();
+
+    expect(await endStatuses(producer, ids, 60_000)).toEqual(ids.map(() => 'success'));
+    const counts = runCounts();
+    expect(ids.filter((id) => (counts.get(id) ?? 0) === 0)).toEqual([]);
+    // At least once: only a task that had started before the kill may have run again (its outcome not recorded in time).
+    expect(ids.filter((id) => counts.get(id)! > 1 && !startedBeforeKill.has(id))).toEqual([]);
+    expect(ids.filter((id) => counts.get(id)! > 2)).toEqual([]);
+    const results = await Promise.all(ids.map((id) => producer.omniq.getResult(id)));
+    expect(results.filter((result) => result?.status !== 'success')).toEqual([]);
+    await lateTaskRunsAtOnce(producer);
+  }, 120_000);
+
+  it('with persistence off: everything stored before the kill is gone after the restart, and OmniQ carries on with what comes next', async () => {
+    const server = await RedisServer.create();
+    servers.push(server);
+    await boot(server.url, workerOptions);
+    const producer = await boot(server.url, producerOptions);
+
+    const ids = await producer.omniq.enqueueMany(workItems(300));
+    await eventually(async () => runs.length >= 50, 20_000, '50 tasks to run');
+    await server.kill();
+    const killedAt = Date.now();
+    const ranBeforeKill = runs.length;
+
+    await refusedEnqueue(producer, server);
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - killedAt)));
+    await server.start();
+
+    // Exactly what is lost: every task (waiting, running or done), every result and every event
+    // written before the kill. The server comes back empty; nothing tells OmniQ so.
+    expect(await endStatuses(producer, ids, 20_000)).toEqual(ids.map(() => 'missing'));
+    expect((await Promise.all(ids.map((id) => producer.omniq.getResult(id)))).filter((result) => result !== undefined)).toEqual([]);
+    expect(await producer.omniq.getEvents({ limit: 10 })).toEqual([]);
+    // No task enqueued before the kill runs after the restart: a handler still running then finishes, but its settle finds no task.
+    await sleep(500);
+    const ranAfter = runs.slice(ranBeforeKill).filter((run) => run.startedAt > killedAt + OUTAGE_MS);
+    expect(ranAfter.map((run) => run.id).filter((id) => ids.includes(id))).toEqual([]);
+    const late = await lateTaskRunsAtOnce(producer);
+    // Nor does a settle that came after the restart bring back a trace of its task: the late task is all there is.
+    const listed = await producer.omniq.listTasks({});
+    expect(listed.items.map((task) => task.id)).toEqual([late]);
+    expect(listed.total).toBe(1);
+  }, 120_000);
+
+  it('with RDB snapshots only: a restart rolls back to the last snapshot, so what was enqueued after it is gone and what ended after it runs again', async () => {
+    const server = await RedisServer.create();
+    servers.push(server);
+    await boot(server.url, { ...workerOptions, worker: { ...workerOptions.worker, leaseMs: 3_000 } });
+    const producer = await boot(server.url, producerOptions);
+
+    const before = await producer.omniq.enqueueMany(workItems(300));
+    await eventually(async () => runs.length >= 50, 20_000, '50 tasks to run');
+    // What `save <seconds> <changes>` would do on its own, now: the server writes dump.rdb and reloads it after the kill.
+    await server.cli('SAVE');
+    const after = await producer.omniq.enqueueMany(workItems(50));
+    expect(await endStatuses(producer, [...before, ...after], 60_000)).toEqual([...before, ...after].map(() => 'success'));
+    const ranBeforeKill = runCounts();
+    await server.kill();
+    await server.start();
+
+    // Enqueued after the snapshot: gone, though they had run and succeeded.
+    expect(await endStatuses(producer, after, 20_000)).toEqual(after.map(() => 'missing'));
+    // Before it: back as they were then; those not finished at the snapshot run again (a running one once its lease lapses).
+    expect(await endStatuses(producer, before, 60_000)).toEqual(before.map(() => 'success'));
+    const counts = runCounts();
+    const again = before.filter((id) => counts.get(id)! > ranBeforeKill.get(id)!);
+    expect(again.length).toBeGreaterThan(0);
+    expect(before.filter((id) => (counts.get(id) ?? 0) === 0)).toEqual([]);
+    await lateTaskRunsAtOnce(producer);
+  }, 120_000);
+});
