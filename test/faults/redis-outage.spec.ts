@@ -13,6 +13,8 @@ const NO_POLLING = 60_000;
 const WORK_MS = 10;
 const CONNECT_TIMEOUT_MS = 1_000;
 const OUTAGE_MS = 3_000;
+/** How long before the kill an event may have been recorded and still be waiting in the recorder for its write (a batch in flight, retried after the outage). */
+const HELD_EVENTS_MS = 2_000;
 
 /** Every run of `outage.work`, in the order they started. */
 const runs: Array<{ id: string; startedAt: number }> = [];
@@ -166,7 +168,10 @@ describeOnPrivateRedis('Redis: a private server killed and started again mid-run
     // written before the kill. The server comes back empty; nothing tells OmniQ so.
     expect(await endStatuses(producer, ids, 20_000)).toEqual(ids.map(() => 'missing'));
     expect((await Promise.all(ids.map((id) => producer.omniq.getResult(id)))).filter((result) => result !== undefined)).toEqual([]);
-    expect(await producer.omniq.getEvents({ limit: 10 })).toEqual([]);
+    // Only events this process still held for a retry when the server went (recorded just before
+    // the kill or during the outage) are written once it is back: nothing stored before survives.
+    const events = await producer.omniq.getEvents({ limit: 1_000 });
+    expect(events.filter((event) => event.timestamp.getTime() < killedAt - HELD_EVENTS_MS)).toEqual([]);
     // No task enqueued before the kill runs after the restart: a handler still running then finishes, but its settle finds no task.
     await sleep(500);
     const ranAfter = runs.slice(ranBeforeKill).filter((run) => run.startedAt > killedAt + OUTAGE_MS);
