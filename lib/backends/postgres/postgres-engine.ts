@@ -2,6 +2,7 @@ import type { TaskEvent } from '../../models/event.model.js';
 import type { ResultRecord } from '../../models/result.model.js';
 import type { EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import { newUuid } from '../../utils/uuid.js';
+import { StoreRelease } from '../shared/store-release.js';
 import type { BackendLogger } from '../shared/backend-logger.js';
 import type { PostgresConnection } from './postgres-connection.js';
 import type { PgQueryable } from './postgres-db.js';
@@ -31,12 +32,12 @@ export class PostgresEngine implements StorageEngine {
   readonly events: PostgresEventStore;
   readonly notifier: PostgresNotifier;
   private readonly coordination: PostgresCoordination;
-  private openStores = 3;
-  private disconnected: Promise<void> | undefined;
+  /** The last store closed stops the notifier, then disconnects. */
+  private readonly stores: StoreRelease;
 
   constructor(
     connection: PostgresConnection,
-    private readonly disconnect: () => Promise<void>,
+    disconnect: () => Promise<void>,
     logger: BackendLogger,
   ) {
     this.notifier = new PostgresNotifier(connection, this.id, logger('OmniQPostgresNotifier'));
@@ -46,7 +47,11 @@ export class PostgresEngine implements StorageEngine {
       eventsInserted: (lo: number, hi: number) => this.events.inserted(lo, hi),
     };
     const writer = new PostgresWriter(connection.db, sinks, this.notifier);
-    const release = (): Promise<void> => this.storeClosed();
+    this.stores = new StoreRelease(3, () => {
+      this.coordination.close();
+      return this.notifier.close().then(() => disconnect());
+    });
+    const { release } = this.stores;
     this.coordination = new PostgresCoordination(connection);
     this.results = new PostgresResultStore(connection, this.notifier, release);
     this.events = new PostgresEventStore(connection, this.notifier, release);
@@ -73,13 +78,6 @@ export class PostgresEngine implements StorageEngine {
 
   async close(): Promise<void> {
     await Promise.all([this.tasks.close(), this.results.close(), this.events.close()]);
-    await this.disconnected;
-  }
-
-  private storeClosed(): Promise<void> {
-    this.openStores -= 1;
-    if (this.openStores > 0) return Promise.resolve();
-    this.coordination.close();
-    return (this.disconnected ??= this.notifier.close().then(() => this.disconnect()));
+    await this.stores.closed;
   }
 }

@@ -1,5 +1,6 @@
 import type { EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import type { BackendLogger } from '../shared/backend-logger.js';
+import { StoreRelease } from '../shared/store-release.js';
 import type { RedisConnection } from './redis-connection.js';
 import { RedisCoordination } from './redis-coordination.js';
 import { RedisEventStore } from './redis-event.store.js';
@@ -25,16 +26,17 @@ export class RedisEngine implements StorageEngine {
   readonly results: RedisResultStore;
   readonly events: RedisEventStore;
   readonly notifier: RedisNotifier;
-  private openStores = 3;
-  private disconnected: Promise<void> | undefined;
+  /** The last store closed stops the notifier, then closes the connection. */
+  private readonly stores: StoreRelease;
 
   constructor(
-    private readonly connection: RedisConnection,
+    connection: RedisConnection,
     logger: BackendLogger,
   ) {
     this.notifier = new RedisNotifier(connection, logger('OmniQRedisNotifier'));
     const coordination = new RedisCoordination(connection);
-    const release = (): Promise<void> => this.storeClosed();
+    this.stores = new StoreRelease(3, () => this.notifier.close().then(() => connection.close()));
+    const { release } = this.stores;
     this.results = new RedisResultStore(connection, this.notifier, release);
     this.events = new RedisEventStore(connection, this.notifier, release);
     this.tasks = new RedisTaskQueueStore(
@@ -64,12 +66,6 @@ export class RedisEngine implements StorageEngine {
 
   async close(): Promise<void> {
     await Promise.all([this.tasks.close(), this.results.close(), this.events.close()]);
-    await this.disconnected;
-  }
-
-  private storeClosed(): Promise<void> {
-    this.openStores -= 1;
-    if (this.openStores > 0) return Promise.resolve();
-    return (this.disconnected ??= this.notifier.close().then(() => this.connection.close()));
+    await this.stores.closed;
   }
 }

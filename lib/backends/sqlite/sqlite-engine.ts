@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { EngineCapabilities, StorageEngine } from '../../storage/engine.js';
 import { newUuid } from '../../utils/uuid.js';
 import type { BackendLogger } from '../shared/backend-logger.js';
+import { StoreRelease } from '../shared/store-release.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { SqliteCoordination } from './sqlite-coordination.js';
 import { SqliteEventStore } from './sqlite-event.store.js';
@@ -29,12 +30,12 @@ export class SqliteEngine implements StorageEngine {
   readonly events: SqliteEventStore;
   readonly notifier: SqliteNotifier;
   private readonly coordination: SqliteCoordination;
-  private openStores = 3;
-  private disconnected: Promise<void> | undefined;
+  /** The last store closed stops the notifier's watch, then disconnects. */
+  private readonly stores: StoreRelease;
 
   constructor(
     connection: SqliteConnection,
-    private readonly disconnect: () => Promise<void>,
+    disconnect: () => Promise<void>,
     logger: BackendLogger,
   ) {
     const { db, tables, locks } = connection;
@@ -44,7 +45,12 @@ export class SqliteEngine implements StorageEngine {
       log && new SqliteNotificationFeed(log, resolve(db.name), (channel, messages) => this.notifier.deliver(channel, messages), () => db.open);
     this.notifier = new SqliteNotifier(db, locks, log, feed);
     const writer = new SqliteWriter(db, this.notifier, log, locks);
-    const release = (): Promise<void> => this.storeClosed();
+    this.stores = new StoreRelease(3, () => {
+      this.notifier.close();
+      this.coordination.close();
+      return disconnect();
+    });
+    const { release } = this.stores;
     this.coordination = new SqliteCoordination(db, tables, locks);
     this.results = new SqliteResultStore(connection, writer, this.notifier, release);
     this.events = new SqliteEventStore(connection, writer, feed, release);
@@ -65,14 +71,6 @@ export class SqliteEngine implements StorageEngine {
 
   async close(): Promise<void> {
     await Promise.all([this.tasks.close(), this.results.close(), this.events.close()]);
-    await this.disconnected;
-  }
-
-  private storeClosed(): Promise<void> {
-    this.openStores -= 1;
-    if (this.openStores > 0) return Promise.resolve();
-    this.notifier.close();
-    this.coordination.close();
-    return (this.disconnected ??= this.disconnect());
+    await this.stores.closed;
   }
 }
