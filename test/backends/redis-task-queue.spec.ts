@@ -154,6 +154,57 @@ describeOnRedis('Redis task queue', () => {
     const [low, top, zeroA, midB, zeroC, lowest] = tasks.map((task) => task.id);
     expect(ids(await engine.tasks.reserve(reserveRequest({ limit: 10 })))).toEqual([top, zeroA, zeroC, midB, low, lowest]);
   });
+
+  it('tells every result a settle stored to the listeners of another engine, one announcement per id whatever its characters', async () => {
+    const prefix = freshPrefix();
+    const engine = await openEngine(REDIS_TEST_URL, { prefix }, opened);
+    const peer = await openEngine(REDIS_TEST_URL, { prefix }, opened);
+    // An id that holds the announcement's own separators.
+    const tasks = [newTask({ id: `7:odd:${randomUUID()}\n` }), ...Array.from({ length: 4 }, () => newTask())];
+    const heard: string[] = [];
+    const allHeard = new Promise<void>((resolve) => {
+      peer.results.notifier.listen('result', (taskId) => {
+        heard.push(taskId);
+        if (heard.length === tasks.length) resolve();
+      });
+    });
+    await engine.tasks.enqueue(tasks);
+    const reserved = await engine.tasks.reserve(reserveRequest({ limit: tasks.length }));
+    await engine.tasks.settle(
+      reserved.map((task) => ({ id: task.id, token: task.leaseToken!, outcome: 'success' as const, result: newResult({ taskId: task.id }) })),
+      WRITE_ALL,
+    );
+    await allHeard;
+    expect(heard.sort()).toEqual(ids(tasks).sort());
+  });
+
+  it('refuses a task whose id, name, queue, key, schedule or payload format holds a NUL, naming the option, and stores none of the call', async () => {
+    const engine = await openEngine(REDIS_TEST_URL, { prefix: freshPrefix() }, opened);
+    const good = newTask();
+    for (const [option, bad] of [
+      ['id', newTask({ id: 'a\u0000b' })],
+      ['name', newTask({ name: 'n\u0000' })],
+      ['scheduleId', newTask({ scheduleId: 's\u0000' })],
+      ['queue', newTask({ queue: 'q\u0000' })],
+      ['key', newTask({ key: '\u0000' })],
+      ['payload.format', newTask({ payload: { format: 'x\u0000', data: '' } })],
+    ] as const) {
+      await expect(engine.tasks.enqueue([good, bad])).rejects.toThrow(new RegExp(`option ${option.replace('.', '\\.')} = .* is invalid; expected text without NUL`));
+    }
+    expect(await engine.tasks.get(good.id)).toBeUndefined();
+  });
+
+  it('hands out a task whose hash another program gave a NUL exactly as stored, beside the others', async () => {
+    const prefix = freshPrefix();
+    const engine = await openEngine(REDIS_TEST_URL, { prefix }, opened);
+    const tasks = Array.from({ length: 3 }, () => newTask());
+    await engine.tasks.enqueue(tasks);
+    await withRedis((client) => client.hset(new RedisKeys(prefix, PROJECT).task(tasks[1]!.id), 'scheduleId', 'a\u0000b'));
+    const reserved = await engine.tasks.reserve(reserveRequest({ limit: 10 }));
+    expect(ids(reserved)).toEqual(ids(tasks));
+    expect(reserved[1]).toMatchObject({ scheduleId: 'a\u0000b', name: tasks[1]!.name, status: 'running', damaged: undefined });
+    expect(reserved.every((task) => task.damaged === undefined && task.leaseToken !== undefined)).toBe(true);
+  });
 });
 
 describeOnPrivateRedis('Redis task queue on private servers', () => {

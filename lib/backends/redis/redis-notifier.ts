@@ -9,6 +9,25 @@ import { errorText } from './redis-storage.error.js';
 
 type Listener = (message: string) => void;
 
+/**
+ * The scripts announce the results they stored in one message, `results\n` followed by each
+ * task id as `<length>:<id>` (an id may hold any character), heard as a `result` per id.
+ */
+const RESULTS = 'results';
+
+/** The ids of a `results` message from `at`; a malformed rest is dropped (the waiters' polling still finds those results). */
+function announcedIds(payload: string, at: number): string[] {
+  const ids: string[] = [];
+  while (at < payload.length) {
+    const colon = payload.indexOf(':', at);
+    const length = Number(payload.slice(at, colon));
+    if (colon < 0 || !Number.isInteger(length) || length < 0 || colon + 1 + length > payload.length) break;
+    ids.push(payload.slice(colon + 1, colon + 1 + length));
+    at = colon + 1 + length;
+  }
+  return ids;
+}
+
 const NOTIFY = new RedisScript('notify', NOTIFY_LUA);
 
 /** Catch-up reads that fail (the server is not back yet) are retried after this (doubling) … */
@@ -24,7 +43,8 @@ function assertChannel(channel: string): asserts channel is NotifyChannel {
 
 /**
  * The notifier of one Redis engine: Redis pub/sub on the project's channel P..'notify'. Every
- * change publishes `<channel>\n<message>` inside its own script, atomically with the change;
+ * change publishes `<channel>\n<message>` inside its own script, atomically with the change (the
+ * results a script stored in one `results` message, see RESULTS);
  * `notify` publishes the same way. One subscriber connection per engine (a duplicate of the
  * engine's client) hears every engine's messages, this one's included, so there is no separate
  * local path and a message reaches each listener once per publish.
@@ -107,6 +127,10 @@ export class RedisNotifier implements Notifier {
   private heard(payload: string): void {
     const cut = payload.indexOf('\n');
     const channel = payload.slice(0, cut);
+    if (channel === RESULTS) {
+      this.deliver('result', announcedIds(payload, cut + 1));
+      return;
+    }
     if (cut < 0 || !NOTIFY_CHANNELS.includes(channel as NotifyChannel)) {
       this.logger.debug?.(`Ignored a message on ${this.connection.keys.notify} that is not OmniQ's: ${payload.slice(0, 100)}`);
       return;

@@ -68,6 +68,10 @@ end
 -- RPUSHes, per list: values in order.
 local omniq_pushes = {}
 
+-- The ids of the results stored so far, each as '<length>:<id>': the flush announces them in one
+-- PUBLISH on 'results' (see RedisNotifier) instead of one message per result.
+local omniq_announced = {}
+
 local function omniq_push(key, value)
   local values = omniq_pushes[key]
   if not values then
@@ -241,6 +245,10 @@ local function omniq_apply_deferred()
     for i = 1, #values, 1000 do redis.call('RPUSH', key, unpack(values, i, math.min(i + 999, #values))) end
   end
   omniq_pushes = {}
+  if #omniq_announced > 0 then
+    redis.call('PUBLISH', omniq_announced.channel, 'results\\n' .. table.concat(omniq_announced))
+    omniq_announced = {}
+  end
 end
 
 -- Applies the deferred writes, then trims the events stream when the script appended events.
@@ -263,17 +271,23 @@ local function omniq_publish(P, channel, message)
   redis.call('PUBLISH', P .. 'notify', channel .. '\\n' .. message)
 end
 
+-- Whether P..'results:meta' may hold entries (read once per script: while no result has an expiry
+-- or a schedule, storing one looks at nothing more).
+local omniq_any_meta = nil
+
 -- The cleanup a task's stored result needs besides its key (whose TTL may have removed it
 -- already): its expiry and schedule, '' for none; nil when it has neither (no entry in
 -- P..'results:meta', so storing or deleting such a result looks at nothing more).
 local function omniq_result_meta(P, task_id)
+  if omniq_any_meta == nil then omniq_any_meta = redis.call('EXISTS', P .. 'results:meta') == 1 end
+  if not omniq_any_meta then return nil, nil end
   local meta = redis.call('HGET', P .. 'results:meta', task_id)
   if not meta then return nil, nil end
   local cut = string.find(meta, '\\n', 1, true)
   return string.sub(meta, 1, cut - 1), string.sub(meta, cut + 1)
 end
 
--- Stores (or replaces) a task's result and announces it on 'result': callers publish nothing more.
+-- Stores (or replaces) a task's result and announces it at the flush: callers publish nothing more.
 -- schedule_id and expires_at may be false or '' when absent.
 local function omniq_store_result(P, result_json, task_id, schedule_id, completed_at, expires_at)
   local key = P .. 'result:' .. task_id
@@ -292,10 +306,12 @@ local function omniq_store_result(P, result_json, task_id, schedule_id, complete
   if has_schedule then redis.call('ZADD', P .. 'results:sched:' .. schedule_id, completed_at, task_id) end
   if has_expiry or has_schedule then
     redis.call('HSET', P .. 'results:meta', task_id, (has_expiry and expires_at or '') .. '\\n' .. (has_schedule and schedule_id or ''))
+    omniq_any_meta = true
   elseif old_expiry then
     redis.call('HDEL', P .. 'results:meta', task_id)
   end
-  omniq_publish(P, 'result', task_id)
+  omniq_announced.channel = P .. 'notify'
+  omniq_announced[#omniq_announced + 1] = #task_id .. ':' .. task_id
 end
 
 -- Deletes a task's result and its index entries; 1 when its key was there, else 0.
@@ -314,8 +330,8 @@ end
 
 /**
  * omniq_present(value), omniq_append_event(P, event_json, task_id, schedule_id, ts, cap) → stream
- * id, omniq_store_result(P, result_json, task_id, schedule_id, completed_at, expires_at) (publishes
- * `result`), omniq_delete_result(P, task_id) → 0/1, omniq_publish(P, channel, message);
+ * id, omniq_store_result(P, result_json, task_id, schedule_id, completed_at, expires_at) (announced
+ * on `results` by the flush), omniq_delete_result(P, task_id) → 0/1, omniq_publish(P, channel, message);
  * omniq_zadd(key, score, member), omniq_zrem(key, member), omniq_push(key, value): writes held
  * until omniq_flush_indexes(), which every script that appends events or stores or deletes
  * results calls before it returns (the task scripts through omniq_flush).

@@ -1,14 +1,19 @@
+import { InvalidTaskOptionError } from '../../errors/omniq.errors.js';
 import { TASK_STATUSES, type NewTask, type TaskCallback, type TaskError, type TaskRecord, type TaskStatus } from '../../models/task.model.js';
 import type { DamageField } from '../../testing/harness.js';
 import { quoteDamaged } from '../shared/row-damage.js';
 
 /*
  * A task is one HASH, P..'task:'..id. Its fields, all strings:
- *   id name queue priority payloadFormat createdAt runAt maxRetries retryDelayMs retryBackoff
- *   retryMaxDelayMs storeResult onParentFailure status attempts lapses updatedAt   (always there)
- *   timeoutMs ttlMs expiresAt resultTtlMs scheduleId key dedupeWindowMs startedAt completedAt
- *   cancelledBy cancelRequestedAt workerId leaseToken leaseExpiresAt             (when set; the
+ *   id name queue priority createdAt runAt storeResult onParentFailure status attempts lapses
+ *   updatedAt                                                                    (always there)
+ *   ttlMs expiresAt resultTtlMs scheduleId key dedupeWindowMs startedAt completedAt cancelledBy
+ *   cancelRequestedAt workerId leaseToken leaseExpiresAt                         (when set; the
  *                                                 last three hold '' once a lease is cleared)
+ *   spec      a JSON object of the fields no script reads, each as the text described here:
+ *             payloadFormat payload maxRetries retryDelayMs retryBackoff retryMaxDelayMs tags,
+ *             and timeoutMs onSuccess onFailure description when set. One field instead of up to
+ *             eleven: every field costs the enqueue's HSET and the reserve's read of the hash.
  *   payload description             a JSON string literal of the text (see below)
  *   tags dependsOn                  JSON lists of strings
  *   lastError onSuccess onFailure progress   JSON (absent when unset)
@@ -16,7 +21,8 @@ import { quoteDamaged } from '../shared/row-damage.js';
  *   unmet     how many parents the task still waits for (0 when it waits for none)
  *   rk        its member in its ready ZSET while it is filed there, else '' (see redis-task.lua.ts)
  *   kids      '1' once a dependent waited for it (its end then looks at P..'deps:'..id)
- * Times are epoch milliseconds, booleans '1' / '0'.
+ * Times are epoch milliseconds, booleans '1' / '0'. No value but rk holds a NUL: the reserve hands
+ * a leased task's hash (rk cleared) over as one string of its fields and values joined by NUL.
  *
  * Free text that Lua never reads (payload data, description) is kept as JSON string literals:
  * ioredis sends strings as UTF-8, which has no form for a lone surrogate, and JSON.stringify
@@ -34,42 +40,62 @@ const ms = (date: Date | undefined): string | undefined => (date === undefined ?
  * The hash fields of a new task as a flat `[field, value, …]` list: what `omniq_enqueue` (see
  * TASK_LUA) takes, and what a script's ARGV carries for a task (the schedule fire script passes
  * them as they are; the enqueue script passes `JSON.stringify(taskFields(task))` per task).
- * The sixteen pairs that are always there come first and in this order: Lua reads them by
- * position (omniq_task_of in TASK_LUA).
+ * The ten pairs that are always there come first and in this order: Lua reads them by position
+ * (omniq_task_of in TASK_LUA).
  */
 export function taskFields(task: NewTask): string[] {
+  assertNoNul(task);
+  const spec: Record<string, string | undefined> = {
+    payloadFormat: task.payload.format,
+    payload: JSON.stringify(task.payload.data),
+    maxRetries: String(task.maxRetries),
+    retryDelayMs: String(task.retryDelayMs),
+    retryBackoff: task.retryBackoff,
+    retryMaxDelayMs: String(task.retryMaxDelayMs),
+    tags: JSON.stringify(task.tags),
+    timeoutMs: str(task.timeoutMs),
+    onSuccess: task.onSuccess && JSON.stringify(callbackJson(task.onSuccess)),
+    onFailure: task.onFailure && JSON.stringify(callbackJson(task.onFailure)),
+    description: task.description === undefined ? undefined : JSON.stringify(task.description),
+  };
   const fields: string[] = [
     'id', task.id,
     'name', task.name,
     'queue', task.queue,
     'priority', String(task.priority),
-    'payloadFormat', task.payload.format,
-    'payload', JSON.stringify(task.payload.data),
     'createdAt', String(task.createdAt.getTime()),
     'runAt', String(task.runAt.getTime()),
-    'maxRetries', String(task.maxRetries),
-    'retryDelayMs', String(task.retryDelayMs),
-    'retryBackoff', task.retryBackoff,
-    'retryMaxDelayMs', String(task.retryMaxDelayMs),
     'storeResult', task.storeResult ? '1' : '0',
     'dependsOn', JSON.stringify(task.dependsOn),
     'onParentFailure', task.onParentFailure,
-    'tags', JSON.stringify(task.tags),
+    // (JSON.stringify leaves the unset ones out.)
+    'spec', JSON.stringify(spec),
   ];
   const optional: Array<[string, string | undefined]> = [
-    ['timeoutMs', str(task.timeoutMs)],
     ['ttlMs', str(task.ttlMs)],
     ['expiresAt', ms(task.expiresAt)],
     ['resultTtlMs', str(task.resultTtlMs)],
-    ['onSuccess', task.onSuccess && JSON.stringify(callbackJson(task.onSuccess))],
-    ['onFailure', task.onFailure && JSON.stringify(callbackJson(task.onFailure))],
-    ['description', task.description === undefined ? undefined : JSON.stringify(task.description)],
     ['scheduleId', task.scheduleId],
     ['key', task.key],
     ['dedupeWindowMs', str(task.dedupeWindowMs)],
   ];
   for (const [field, value] of optional) if (value !== undefined) fields.push(field, value);
   return fields;
+}
+
+/** The text options stored as they are (the JSON ones escape a NUL): none may hold one (see the reserve's packing above). */
+function assertNoNul(task: NewTask): void {
+  const texts: Array<[option: string, value: string | undefined]> = [
+    ['id', task.id],
+    ['name', task.name],
+    ['queue', task.queue],
+    ['payload.format', task.payload.format],
+    ['key', task.key],
+    ['scheduleId', task.scheduleId],
+  ];
+  for (const [option, value] of texts) {
+    if (value?.includes('\u0000')) throw new InvalidTaskOptionError(task.name, option, value, 'text without NUL characters (Redis keeps a task hash NUL-separated)');
+  }
 }
 
 const callbackJson = (callback: TaskCallback): TaskCallback =>
@@ -79,6 +105,10 @@ const callbackJson = (callback: TaskCallback): TaskCallback =>
 export const errorJson = (error: TaskError): string =>
   JSON.stringify(error.stack === undefined ? { name: error.name, message: error.message } : { name: error.name, message: error.message, stack: error.stack });
 
+/** A task's spec field with `overrides` on a plain one (for TASK_DAMAGE). */
+const damagedSpec = (overrides: Record<string, string>): string =>
+  JSON.stringify({ payloadFormat: 'omniq-json/1', payload: '"null"', maxRetries: '0', retryDelayMs: '0', retryBackoff: 'fixed', retryMaxDelayMs: '0', tags: '[]', ...overrides });
+
 /**
  * What the conformance target's damage hook writes into a task hash to break one field (HSET
  * field value): a status that is no status, an encoding no codec reads, unreadable values.
@@ -86,10 +116,10 @@ export const errorJson = (error: TaskError): string =>
 export const TASK_DAMAGE: Readonly<Record<DamageField, { field: string; value: string }>> = {
   status: { field: 'status', value: 'exploded' },
   runAt: { field: 'runAt', value: 'not a time' },
-  tags: { field: 'tags', value: '["unterminated' },
+  tags: { field: 'spec', value: damagedSpec({ tags: '["unterminated' }) },
   dependsOn: { field: 'dependsOn', value: '{not json' },
   lastError: { field: 'lastError', value: '{"name":' },
-  payload: { field: 'payloadFormat', value: 'no-such-codec/0' },
+  payload: { field: 'spec', value: damagedSpec({ payloadFormat: 'no-such-codec/0' }) },
 };
 
 /** Notes what a hash holds that cannot be read, field by field (see TaskRecord.damaged). */
@@ -200,10 +230,38 @@ function choice<T extends string>(fields: Fields, name: string, allowed: readonl
   return allowed[0]!;
 }
 
+/**
+ * The record of a hash the reserve packed into one string of its `parts` fields and values joined
+ * by NUL; undefined when it splits into more (a value another program gave a NUL).
+ */
+export function taskFromPackedHash(packed: string, parts: number): TaskRecord | undefined {
+  const flat = packed.split('\u0000');
+  return flat.length === parts ? taskFromHash(flat) : undefined;
+}
+
+/** The fields of a task hash's spec (see the layout above) beside the others. */
+function withSpec(f: Fields, damage: HashDamage): Fields {
+  const text = f['spec'];
+  if (text === undefined) return f;
+  let spec: unknown;
+  try {
+    spec = JSON.parse(text);
+  } catch {
+    damage.note('spec', `holds invalid JSON (${quoteDamaged(text)})`);
+    return f;
+  }
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    damage.note('spec', 'holds no JSON object');
+    return f;
+  }
+  for (const [name, value] of Object.entries(spec)) if (typeof value === 'string' && f[name] === undefined) f[name] = value;
+  return f;
+}
+
 /** The record a task hash holds (a flat HGETALL reply); what cannot be read is noted in `damaged`. */
 export function taskFromHash(flat: readonly string[]): TaskRecord {
-  const f = fieldsOf(flat);
   const damage = new HashDamage();
+  const f = withSpec(fieldsOf(flat), damage);
   const payload = text(f, 'payload', damage);
   if (payload === undefined && f['payload'] === undefined) damage.note('payload', 'is missing');
   const record: TaskRecord = {

@@ -6,7 +6,8 @@ import { newUuid } from '../../utils/uuid.js';
 import { describeError } from '../../utils/describe-error.js';
 import type { RedisConnection } from './redis-connection.js';
 import { MAX_SCRIPT_ARGS } from './redis-scripts.js';
-import { errorJson, taskFromHash } from './redis-task-record.js';
+import { READ_SCRIPT } from './redis-task-queries.lua.js';
+import { errorJson, taskFromPackedHash, tasksFromHashes } from './redis-task-record.js';
 import { RESERVE_SCRIPT, SET_ASIDE_SCRIPT } from './redis-task-reserve.lua.js';
 
 /**
@@ -27,6 +28,7 @@ export class RedisTaskReserver {
     const queues = [...new Set(request.queues)];
     const names = request.names === undefined ? undefined : [...new Set(request.names)];
     if (queues.length === 0 || request.limit <= 0 || names?.length === 0) return [];
+    if (request.workerId.includes('\u0000')) throw new RangeError(`reserve got a workerId with a NUL character (${JSON.stringify(request.workerId)}); a lease stores it as it is`);
     if (queues.length + (names?.length ?? 0) > MAX_SCRIPT_ARGS) {
       throw new RangeError(`reserve got ${queues.length} queues and ${names?.length ?? 0} names; at most ${MAX_SCRIPT_ARGS} in all`);
     }
@@ -37,19 +39,30 @@ export class RedisTaskReserver {
     const args: (string | number)[] = [P, now, limit, now + request.leaseMs, request.workerId, maxLapsed, request.lapsedFrom ?? 1, newUuid(), queues.length, ...queues];
     if (names === undefined) args.push(-1);
     else args.push(names.length, ...names);
-    const [hashes, damagedStatus] = await this.connection.run<[string[][], string[]]>(RESERVE_SCRIPT, [`${P}seq`], args, 'reserve');
+    const [packed, damagedStatus, leasedIds, parts] = await this.connection.run<[string[], string[], string[], number[]]>(RESERVE_SCRIPT, [`${P}seq`], args, 'reserve');
     for (const id of damagedStatus) {
       this.logger.error(`Task ${id} is damaged: its status field holds no task status; it was set aside and never runs`);
     }
     const reserved: TaskRecord[] = [];
     let damaged: TaskRecord[] | undefined;
-    for (const hash of hashes) {
-      const record = taskFromHash(hash);
+    for (const record of await this.records(packed, leasedIds, parts)) {
       if (record.damaged === undefined) reserved.push(record);
       else (damaged ??= []).push(record);
     }
     if (damaged !== undefined) await this.setAside(damaged, now);
     return reserved;
+  }
+
+  /** The records of the leased tasks' packed hashes, in order; one that does not split into its `parts` is read again as a list. */
+  private async records(packed: readonly string[], ids: readonly string[], parts: readonly number[]): Promise<TaskRecord[]> {
+    const records = packed.map((hash, i) => taskFromPackedHash(hash, parts[i]!));
+    const unclear = ids.filter((_, i) => records[i] === undefined);
+    if (unclear.length === 0) return records as TaskRecord[];
+    const { P } = this.connection.keys;
+    const hashes = await this.connection.run<string[][]>(READ_SCRIPT, [`${P}seq`], [P, ...unclear], 'reserve (reading tasks again)');
+    const again = new Map(tasksFromHashes(hashes).map((record) => [record.id, record]));
+    // (One gone meanwhile was deleted behind OmniQ's back.)
+    return records.flatMap((record, i) => record ?? again.get(ids[i]!) ?? []);
   }
 
   private async setAside(damaged: readonly TaskRecord[], now: number): Promise<void> {

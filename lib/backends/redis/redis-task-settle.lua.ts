@@ -4,7 +4,8 @@ import { ENQUEUE_CHECKS_LUA } from './redis-task-enqueue.lua.js';
 import { TASK_LUA } from './redis-task.lua.js';
 
 /**
- * ARGV: P, now, results flag, events flag, events cap, id base, then per settlement:
+ * ARGV: P, now, results flag, events flag, events cap, id base, outboxes ('1' when a settlement
+ * of the chunk has one), then per settlement:
  *   id, token, outcome, at ('' = now), error JSON (''), retryAt (''),
  *   n results (0/1), [result JSON, scheduleId, completedAt, expiresAt ('')],
  *   n events, [event JSON, taskId, scheduleId, timestamp]…,
@@ -21,39 +22,38 @@ export const SETTLE_SCRIPT = new RedisScript(
   `${RECORDS_LUA}${TASK_LUA}${ENQUEUE_CHECKS_LUA}
 local P, now = ARGV[1], tonumber(ARGV[2])
 local scope = omniq_scope(ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-local entries, outboxes = {}, {}
-local i = 7
-while i <= #ARGV do
-  local e = { id = ARGV[i], token = ARGV[i + 1], outcome = ARGV[i + 2], at = tonumber(ARGV[i + 3]) or now,
-    error = ARGV[i + 4], retry_at = ARGV[i + 5] }
-  i = i + 6
-  if ARGV[i] == '1' then
-    e.result = { ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4] }
-    i = i + 5
-  else
-    i = i + 1
-  end
-  local n_events = tonumber(ARGV[i])
-  e.events = {}
-  for k = 1, n_events do
-    local at = i + 1 + (k - 1) * 4
-    e.events[k] = { ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3] }
-  end
-  i = i + 1 + n_events * 4
-  e.released_given = ARGV[i] == '1'
-  local n_outbox = tonumber(ARGV[i + 1])
-  e.outbox = {}
-  for k = 1, n_outbox do
-    local fields = cjson.decode(ARGV[i + 1 + k])
-    e.outbox[k] = fields
-    outboxes[#outboxes + 1] = fields
-  end
-  i = i + 2 + n_outbox
-  entries[#entries + 1] = e
+local FIRST = 8
+
+-- Where the parts of the settlement at ARGV[i] lie: its result flag, its event count, its
+-- released flag, its outbox count, and where the next settlement starts. (Settlements are read
+-- in place: no table per settlement.)
+local function layout(i)
+  local result_at = i + 6
+  local events_at = result_at + 1
+  if ARGV[result_at] == '1' then events_at = result_at + 5 end
+  local released_at = events_at + 1 + omniq_count(ARGV[events_at]) * 4
+  local n_outbox = omniq_count(ARGV[released_at + 1])
+  return result_at, events_at, released_at, n_outbox, released_at + 2 + n_outbox
 end
 
-if #outboxes > 0 then
-  local failure = omniq_check_enqueue(P, outboxes, {})
+-- The decoded outboxes by the position of their settlement, all checked before anything changes.
+local outboxes = {}
+if ARGV[7] == '1' then
+  local all = {}
+  local i = FIRST
+  while i <= #ARGV do
+    local _, _, released_at, n_outbox, next_i = layout(i)
+    if n_outbox > 0 then
+      local own = {}
+      for k = 1, n_outbox do
+        own[k] = cjson.decode(ARGV[released_at + 1 + k])
+        all[#all + 1] = own[k]
+      end
+      outboxes[i] = own
+    end
+    i = next_i
+  end
+  local failure = omniq_check_enqueue(P, all, {})
   if failure then
     table.insert(failure, 1, 'fail')
     return failure
@@ -82,43 +82,53 @@ local function leave_lease(t, status, run_at, ...)
 end
 
 local FINAL_OUTCOME = { success = 'success', failed = 'failed', cancelled = 'cancelled' }
+local NO_OUTBOX = {}
 local out = { 'ok' }
-for _, e in ipairs(entries) do
-  local t = omniq_load(P, e.id, OMNIQ_LEASED)
-  if not t or t.status ~= 'running' or t.leaseToken ~= e.token then
+local i = FIRST
+while i <= #ARGV do
+  local result_at, events_at, released_at, _, next_i = layout(i)
+  local t = omniq_load(P, ARGV[i], OMNIQ_LEASED)
+  if not t or t.status ~= 'running' or t.leaseToken ~= ARGV[i + 1] then
     out[#out + 1] = 0
   else
-    local key = P .. 'task:' .. t.id
-    if scope.results and e.result then omniq_store_result(P, e.result[1], t.id, e.result[2], e.result[3], e.result[4]) end
+    local outcome, error = ARGV[i + 2], ARGV[i + 4]
+    if scope.results and ARGV[result_at] == '1' then
+      omniq_store_result(P, ARGV[result_at + 1], t.id, ARGV[result_at + 2], ARGV[result_at + 3], ARGV[result_at + 4])
+    end
     if scope.events then
-      for _, event in ipairs(e.events) do omniq_append_event(P, event[1], event[2], event[3], event[4], scope.cap) end
+      for at = events_at + 1, released_at - 1, 4 do omniq_append_event(P, ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], scope.cap) end
     end
     local ended = {}
-    local final = FINAL_OUTCOME[e.outcome]
+    local final = FINAL_OUTCOME[outcome]
     if final then
-      if e.error ~= '' then
-        redis.call('HSET', key, 'lastError', e.error)
-        t.lastError = e.error
+      if error ~= '' then
+        redis.call('HSET', P .. 'task:' .. t.id, 'lastError', error)
+        t.lastError = error
       end
-      omniq_end(P, t, final, e.at, now, scope, ended)
-    elseif e.outcome == 'retry' then
+      -- The time as text: it goes into the hash and an index score as it came (see OMNIQ_COUNT).
+      local at = ARGV[i + 3]
+      if at == '' then at = ARGV[2] end
+      omniq_end(P, t, final, at, now, scope, ended)
+    elseif outcome == 'retry' then
       load_rest(t)
-      leave_lease(t, 'retrying', e.retry_at, 'lastError', e.error)
+      leave_lease(t, 'retrying', ARGV[i + 5], 'lastError', error)
     else
       load_rest(t)
-      if scope.events and not e.released_given then
+      if scope.events and ARGV[released_at] ~= '1' then
         omniq_append_event(P, released_event(t), t.id, t.scheduleId, now, scope.cap)
       end
       leave_lease(t, 'pending', omniq_number(now, 0), 'attempts', (tonumber(t.attempts) or 1) - 1)
     end
-    if #ended == 0 and #e.outbox == 0 then
+    local outbox = outboxes[i] or NO_OUTBOX
+    if #ended == 0 and #outbox == 0 then
       out[#out + 1] = 1
     else
       local enqueued = {}
-      for k, fields in ipairs(e.outbox) do enqueued[k] = omniq_enqueue(P, now, fields, scope) end
+      for k, fields in ipairs(outbox) do enqueued[k] = omniq_enqueue(P, now, fields, scope) end
       out[#out + 1] = { omniq_hashes(P, ended), enqueued }
     end
   end
+  i = next_i
 end
 omniq_flush(P, scope)
 return out

@@ -19,6 +19,9 @@ const time = (date: Date | undefined): string => (date === undefined ? '' : Stri
 
 type Report = 0 | 1 | [string[][], string[]];
 
+/** Where the head of SETTLE_SCRIPT's ARGV says whether a settlement of the chunk has an outbox. */
+const OUTBOXES_AT = 6;
+
 /**
  * Ends attempts with one script per chunk of settlements (see SETTLE_SCRIPT): the lease checks,
  * the tasks' changes, their cascades, results, events, outboxes and wake-ups of the whole chunk
@@ -33,7 +36,7 @@ export class RedisTaskSettler {
     const outboxIds = new Set<string>();
     for (const { enqueue } of settlements) if (enqueue !== undefined && enqueue.length > 0) addIds(enqueue, 0, enqueue.length, outboxIds);
     const { P } = this.connection.keys;
-    const head = (): (string | number)[] => [P, Date.now(), scope.results ? '1' : '0', scope.events ? '1' : '0', this.connection.settings.eventsMaxLen, newUuid()];
+    const head = (): (string | number)[] => [P, Date.now(), scope.results ? '1' : '0', scope.events ? '1' : '0', this.connection.settings.eventsMaxLen, newUuid(), ''];
     const reports: SettleReport[] = [];
     let args = head();
     let chunk: Settlement[] = [];
@@ -45,6 +48,7 @@ export class RedisTaskSettler {
         chunk = [];
       }
       for (const value of own) args.push(value);
+      if (settlement.enqueue !== undefined && settlement.enqueue.length > 0) args[OUTBOXES_AT] = '1';
       chunk.push(settlement);
     }
     if (chunk.length > 0) await this.run(chunk, args, reports);
