@@ -11,6 +11,7 @@ import { crossProcessLatency } from './cross-process.js';
 import { POSTGRES_URL, withSchema } from './postgres-schemas.js';
 import { printPostgresReferences } from './postgres-references.js';
 import { onFreshRedis, printRedisReferences } from './redis-references.js';
+import { onFreshNats } from './nats-prefixes.js';
 
 /**
  * `npm run bench [-- backend ...]`: throughput and latency per backend, printed as a table.
@@ -33,7 +34,7 @@ interface BackendUnderTest {
   fresh: <T>(fn: (store: BenchStore) => Promise<T>) => Promise<T>;
   /** Whether several processes share its storage (the cross-process rows), and whether it notifies them. */
   crossProcess?: { notifies: boolean };
-  /** Needs a server (OMNIQ_BENCH_POSTGRES_URL, OMNIQ_BENCH_REDIS_URL), so it runs only when named. */
+  /** Needs a server (OMNIQ_BENCH_POSTGRES_URL, OMNIQ_BENCH_REDIS_URL, OMNIQ_BENCH_NATS_URL), so it runs only when named. */
   onlyWhenNamed?: boolean;
 }
 
@@ -60,6 +61,7 @@ const BACKENDS: BackendUnderTest[] = [
     onlyWhenNamed: true,
   },
   { name: 'redis', fresh: onFreshRedis, crossProcess: { notifies: true }, onlyWhenNamed: true },
+  { name: 'nats', fresh: onFreshNats, crossProcess: { notifies: true }, onlyWhenNamed: true },
 ];
 
 async function enqueueOneByOne(app: INestApplicationContext): Promise<number> {

@@ -29,6 +29,7 @@ export { MemoryTaskQueueStore, MemoryResultStore, MemoryEventStore, MemoryEngine
 export { sqliteStoresFromDataSource, type SqliteStores } from './backends/sqlite/index.js';
 export { postgresStoresFromDataSource, PostgresStorageError, PostgresSettingsError, type PostgresStores, type PostgresDataSourceOptions } from './backends/postgres/index.js';
 export { redisStores, RedisStorageError, RedisSettingsError, type RedisStores, type RedisClientOptions } from './backends/redis/index.js';
+export { natsStores, NatsStorageError, NatsSettingsError, type NatsStores, type NatsClientOptions } from './backends/nats/index.js';
 export { CorruptFileError, FileBackendConfigError, FileWriteError } from './backends/file/index.js';
 export { BackendUrlError, BackendDriverMissingError } from './backends/backend.registry.js';
 export { resolveConfig, type OmniQConfig, type LoggingConfig } from './config/omniq-config.js';

@@ -38,6 +38,12 @@ const REDIS: BackendEntry = {
   defaultUrl: () => 'redis://localhost:6379',
 };
 
+const NATS: BackendEntry = {
+  title: 'NATS JetStream (@nats-io/transport-node)',
+  load: async () => (await import('./nats/nats.backend.js')).natsBackend,
+  defaultUrl: () => 'nats://localhost:4222',
+};
+
 /** Every built-in backend, by URL scheme. The config schema reads its scheme list from here. */
 const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   memory: {
@@ -59,6 +65,8 @@ const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   postgresql: POSTGRES,
   redis: REDIS,
   rediss: REDIS,
+  nats: NATS,
+  tls: NATS,
 };
 
 /** The URL schemes of the built-in backends, in the order the docs list them. */

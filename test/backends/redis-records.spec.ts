@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { RedisKeys } from '../../lib/backends/redis/redis-keys.js';
-import { RedisRecordDamageError } from '../../lib/backends/redis/redis-records.js';
+import { RecordDamageError } from '../../lib/backends/shared/record-json.js';
 import { redisBackend } from '../../lib/backends/redis/redis.backend.js';
 import type { TaskEvent } from '../../lib/models/event.model.js';
 import type { StorageEngine } from '../../lib/storage/engine.js';
@@ -98,7 +98,7 @@ describeOnRedis('Redis events and results', () => {
       await client.zadd(`${keys.P}events:odd`, t(0).getTime(), id!);
     });
     expect(ids(await engine.events.query({ taskId: 'task-a' }))).toEqual(ids(mine));
-    await expect(engine.events.query()).rejects.toBeInstanceOf(RedisRecordDamageError);
+    await expect(engine.events.query()).rejects.toBeInstanceOf(RecordDamageError);
   });
 
   it('finds events whose timestamps lie far from the server clock through their own index, and purges them by timestamp', async () => {

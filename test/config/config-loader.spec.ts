@@ -192,7 +192,7 @@ describe('backend selection', () => {
   it('lets the environment override one store alone', () => {
     const problem = problems({ backend: 'memory://' }, { OMNIQ_TASK_QUEUE_URL: 'mongo://env' });
     expect(problem).toEqual([
-      'environment variable OMNIQ_TASK_QUEUE_URL (taskQueue) = "mongo://env": taskQueue: unknown backend "mongo" in "mongo://env"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss',
+      'environment variable OMNIQ_TASK_QUEUE_URL (taskQueue) = "mongo://env": taskQueue: unknown backend "mongo" in "mongo://env"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss, nats, tls',
     ]);
   });
 
@@ -223,7 +223,7 @@ describe('backend selection', () => {
 
   it('reports a bad backend of all stores once', () => {
     expect(problems({ backend: 'mongo://localhost' })).toEqual([
-      'OmniQModule option backend = "mongo://localhost": taskQueue: unknown backend "mongo" in "mongo://localhost"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss',
+      'OmniQModule option backend = "mongo://localhost": taskQueue: unknown backend "mongo" in "mongo://localhost"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss, nats, tls',
     ]);
   });
 });
@@ -303,9 +303,9 @@ describe('validation messages name the key, the value and its source', () => {
         { OMNIQ_RESULT_STORAGE_TYPE: 'mongo', OMNIQ_EVENT_STORAGE_URL: 'sqlite', OMNIQ_TASK_QUEUE_TYPE: 'redis://localhost' },
       ),
     ).toEqual([
-      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "mongo": unknown backend type; known types: memory, file, sqlite, postgres, postgresql, redis, rediss',
+      'environment variable OMNIQ_RESULT_STORAGE_TYPE (resultStore) = "mongo": unknown backend type; known types: memory, file, sqlite, postgres, postgresql, redis, rediss, nats, tls',
       'environment variable OMNIQ_EVENT_STORAGE_URL (eventStore) = "sqlite": expected a backend URL such as sqlite://path or file://path; a bare type belongs in OMNIQ_EVENT_STORAGE_TYPE',
-      'environment variable OMNIQ_TASK_QUEUE_TYPE (taskQueue) = "redis://localhost": expected a backend type (memory, file, sqlite, postgres, postgresql, redis, rediss); a URL belongs in OMNIQ_TASK_QUEUE_URL',
+      'environment variable OMNIQ_TASK_QUEUE_TYPE (taskQueue) = "redis://localhost": expected a backend type (memory, file, sqlite, postgres, postgresql, redis, rediss, nats, tls); a URL belongs in OMNIQ_TASK_QUEUE_URL',
       'OmniQModule option backend = "localhost:6379": expected a backend URL <backend>://… or a backend type',
       'OmniQModule option taskQueue = 42: expected a backend URL or type, or a store instance',
     ]);

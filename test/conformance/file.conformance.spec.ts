@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileStoreRoot } from '../../lib/backends/file/file.backend.js';
-import { fileKey } from '../../lib/backends/file/task-codec.js';
+import { recordKey as fileKey } from '../../lib/backends/kv/kv-task-codec.js';
 import { describeEngineConformance, type DamageField } from '../../lib/testing/index.js';
 import { context, folderTarget, loadFile } from './targets.js';
 

@@ -6,6 +6,7 @@ import { ChildWorker } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
+import { freshNatsPrefix, natsUrl, onNats } from '../support/nats.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** Polling this slow cannot explain anything that happens within a test: only notifications can. */
@@ -16,6 +17,7 @@ const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['one SQLite file', (dir) => `sqlite://${join(dir, 'omniq.db')}`],
   ...onPostgres<[string, (dir: string) => string]>(['one PostgreSQL schema', () => postgresUrl(freshSchema())]),
   ...onRedis<[string, (dir: string) => string]>(['one Redis key prefix', () => redisUrl(freshPrefix())]),
+  ...onNats<[string, (dir: string) => string]>(['one NATS prefix (KV buckets and streams)', () => natsUrl(freshNatsPrefix())]),
 ];
 
 describe.each(BACKENDS)('across processes on %s', (_name, urlFor) => {

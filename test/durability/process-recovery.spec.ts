@@ -5,6 +5,7 @@ import { ChildWorker, readExecutions } from '../support/child-worker.js';
 import { eventually } from '../support/eventually.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
+import { freshNatsPrefix, natsUrl, onNats } from '../support/nats.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The durable backends, each on fresh storage, and how many tasks three processes drain from each. */
@@ -13,6 +14,7 @@ const BACKENDS: Array<[string, (dir: string) => string, number]> = [
   ['file', (dir) => `file://${join(dir, 'data')}`, 2_000],
   ...onPostgres<[string, (dir: string) => string, number]>(['postgres', () => postgresUrl(freshSchema()), 10_000]),
   ...onRedis<[string, (dir: string) => string, number]>(['redis', () => redisUrl(freshPrefix()), 10_000]),
+  ...onNats<[string, (dir: string) => string, number]>(['nats', () => natsUrl(freshNatsPrefix()), 10_000]),
 ];
 
 describe.each(BACKENDS)('worker processes on %s', (_name, urlFor, drained) => {
@@ -24,7 +26,15 @@ describe.each(BACKENDS)('worker processes on %s', (_name, urlFor, drained) => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'omniq-processes-'));
     backend = urlFor(dir);
-    producer = await createTestApp({ backend, worker: { enabled: false }, scheduler: { enabled: false }, allowUnregisteredTasks: true });
+    // The producer starts first and so leads maintenance: at the workers' cadence, so that a lapsed
+    // lease is reclaimed within the workers' interval, not the default second.
+    producer = await createTestApp({
+      backend,
+      worker: { enabled: false },
+      scheduler: { enabled: false },
+      maintenance: { intervalMs: 50, leaderTtlMs: 1_000 },
+      allowUnregisteredTasks: true,
+    });
   });
 
   afterEach(async () => {

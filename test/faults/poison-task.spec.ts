@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ChildWorker, readExecutions } from '../support/child-worker.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
+import { freshNatsPrefix, natsUrl, onNats } from '../support/nats.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 /** The backends several processes share, each in a fresh folder (a poison task kills the memory backend's only process). */
@@ -12,6 +13,7 @@ const BACKENDS: Array<[string, (dir: string) => string]> = [
   ['file', (dir) => `file://${join(dir, 'data')}`],
   ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
   ...onRedis<[string, (dir: string) => string]>(['redis', () => redisUrl(freshPrefix())]),
+  ...onNats<[string, (dir: string) => string]>(['nats', () => natsUrl(freshNatsPrefix())]),
 ];
 
 const MAX_LAPSES = 2;

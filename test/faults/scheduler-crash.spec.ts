@@ -10,6 +10,7 @@ import { Task, type TaskContext } from '../../lib/index.js';
 import { eventually } from '../support/eventually.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
+import { freshNatsPrefix, natsUrl, onNats } from '../support/nats.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 
 const SCRIPT = fileURLToPath(new URL('../../dist-test/test/processes/scheduler-tick-process.js', import.meta.url));
@@ -45,6 +46,7 @@ describe.each<[string, (dir: string) => string]>([
   ['file', (dir) => `file://${join(dir, 'data')}`],
   ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
   ...onRedis<[string, (dir: string) => string]>(['redis', () => redisUrl(freshPrefix())]),
+  ...onNats<[string, (dir: string) => string]>(['nats', () => natsUrl(freshNatsPrefix())]),
 ])('scheduler after a crash mid-tick (overlap: false) on %s', (_name, urlIn) => {
   let dir: string;
   let child: ChildProcess | undefined;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Task } from '../../lib/index.js';
-import { fileKey } from '../../lib/backends/file/task-codec.js';
+import { recordKey as fileKey } from '../../lib/backends/kv/kv-task-codec.js';
 import { freshSchema, postgresAvailable, postgresUrl } from '../support/postgres.js';
 import { createTestApp, type TestApp } from '../support/test-app.js';
 

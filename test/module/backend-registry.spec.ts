@@ -3,7 +3,7 @@ import { BACKEND_SCHEMES, BackendDriverMissingError, BackendUrlError, backendSch
 
 describe('backend registry', () => {
   it('knows the built-in schemes and loads each backend only when its URL is used', async () => {
-    expect(BACKEND_SCHEMES).toEqual(['memory', 'file', 'sqlite', 'postgres', 'postgresql', 'redis', 'rediss']);
+    expect(BACKEND_SCHEMES).toEqual(['memory', 'file', 'sqlite', 'postgres', 'postgresql', 'redis', 'rediss', 'nats', 'tls']);
     const backend = await loadBackend('taskQueue', 'memory://');
     const engine = await backend.open('memory://', { projectName: 'p', baseDir: '.', storageOptions: {} });
     expect(engine.tasks.colocated.results).toBe(engine.results);
@@ -13,7 +13,7 @@ describe('backend registry', () => {
   it('names the option and the URL of a malformed or unknown backend', () => {
     expect(() => backendScheme('resultStore', 'localhost:5432')).toThrow(BackendUrlError);
     expect(() => backendScheme('resultStore', 'localhost:5432')).toThrow('resultStore: "localhost:5432" is not a valid backend URL');
-    expect(() => backendScheme('eventStore', 'mongo://x')).toThrow('eventStore: unknown backend "mongo" in "mongo://x"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss');
+    expect(() => backendScheme('eventStore', 'mongo://x')).toThrow('eventStore: unknown backend "mongo" in "mongo://x"; known backends: memory, file, sqlite, postgres, postgresql, redis, rediss, nats, tls');
   });
 
   it('turns a driver package that is not installed into an error naming the package to install', async () => {

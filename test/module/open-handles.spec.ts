@@ -8,6 +8,7 @@ import { OmniQShutdownError, Scheduled, Task, type TaskContext } from '../../lib
 import { nextEvents } from '../support/events.js';
 import { freshSchema, onPostgres, postgresUrl } from '../support/postgres.js';
 import { freshPrefix, onRedis, redisUrl } from '../support/redis.js';
+import { freshNatsPrefix, natsUrl, onNats } from '../support/nats.js';
 import { createTestApp } from '../support/test-app.js';
 
 @Injectable()
@@ -70,6 +71,7 @@ const BACKENDS: Array<[name: string, url: (dir: string) => string]> = [
   ['file', (dir) => `file://${join(dir, 'data')}`],
   ...onPostgres<[string, (dir: string) => string]>(['postgres', () => postgresUrl(freshSchema())]),
   ...onRedis<[string, (dir: string) => string]>(['redis', () => redisUrl(freshPrefix())]),
+  ...onNats<[string, (dir: string) => string]>(['nats', () => natsUrl(freshNatsPrefix())]),
 ];
 
 describe.each(BACKENDS)('closing an app on the %s backend', (_, url) => {

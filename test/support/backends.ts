@@ -8,8 +8,10 @@ import { sqliteBackend } from '../../lib/backends/sqlite/sqlite.backend.js';
 import { fileBackend } from '../../lib/backends/file/file.backend.js';
 import { postgresBackend } from '../../lib/backends/postgres/postgres.backend.js';
 import { redisBackend } from '../../lib/backends/redis/redis.backend.js';
+import { natsBackend } from '../../lib/backends/nats/nats.backend.js';
 import { freshSchema, postgresAvailable, postgresUrl } from './postgres.js';
 import { freshPrefix, redisAvailable, redisUrl } from './redis.js';
+import { freshNatsPrefix, natsAvailable, natsUrl } from './nats.js';
 
 /** A backend the core specs run on: `url()` gives a URL on fresh, empty storage each call. */
 export interface TestBackend {
@@ -85,6 +87,13 @@ export const TEST_BACKENDS: readonly TestBackend[] = [
     available: redisAvailable,
     url: () => redisUrl(freshPrefix()),
     shared: () => sharedOn(redisUrl(freshPrefix()), redisBackend.open),
+  },
+  {
+    // Each storage a prefix of its own (streams and buckets) on the test server, removed after the spec file.
+    name: 'nats',
+    available: natsAvailable,
+    url: () => natsUrl(freshNatsPrefix()),
+    shared: () => sharedOn(natsUrl(freshNatsPrefix()), natsBackend.open),
   },
 ];
 

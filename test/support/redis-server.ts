@@ -1,9 +1,9 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { describeWithServers, PrivateServer, programsUnavailable, sparePort } from './private-server.js';
 
 const run = promisify(execFile);
 
@@ -11,58 +11,28 @@ const run = promisify(execFile);
 const BIN = process.env.OMNIQ_TEST_REDIS_BIN;
 const program = (name: string): string => (BIN ? join(BIN, name) : name);
 
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  const free = await new Promise<boolean>((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  if (free) await new Promise<void>((resolve) => server.close(() => resolve()));
-  return free;
-}
-
-/** A port nothing listens on, whose cluster bus port (+10,000) is free too: picked from 20,000–29,999. */
-async function sparePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if ((await portFree(port)) && (await portFree(port + 10_000))) return port;
-  }
-  throw new Error('No spare port pair in 20000-29999 for a private redis-server');
-}
-
 /** Why this machine cannot run private redis-servers (the programs are missing), or undefined when it can. */
 export function privateRedisUnavailable(): string | undefined {
-  for (const name of ['redis-server', 'redis-cli']) {
-    const probe = spawnSync(program(name), ['--version'], { encoding: 'utf8' });
-    if (probe.status !== 0) return `${name} cannot be run (${probe.error?.message ?? probe.stderr.trim()}); install it or set OMNIQ_TEST_REDIS_BIN`;
-  }
-  return undefined;
+  return programsUnavailable([program('redis-server'), program('redis-cli')], 'OMNIQ_TEST_REDIS_BIN');
 }
 
 /**
- * A redis-server of the test's own, on a spare loopback port, with its data in a temporary
- * folder: it can be killed and started again (an outage, a crash) without touching the shared
- * server. `config` adds redis.conf directives as `--name value` arguments (`['appendonly',
- * 'yes']`). `remove()` kills it and deletes the folder.
+ * A redis-server of the test's own, on a spare loopback port whose cluster bus port (+10,000) is
+ * free too, with its data in a temporary folder. `config` adds redis.conf directives as `--name
+ * value` arguments (`['appendonly', 'yes']`); no persistence unless it turns some on. `kill()` is
+ * a crash: nothing flushed beyond what its fsync policy already wrote.
  */
-export class RedisServer {
-  private process: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
-  private log = '';
-
-  private constructor(
-    readonly dir: string,
-    readonly port: number,
-    private readonly config: readonly string[],
-  ) {}
-
+export class RedisServer extends PrivateServer {
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts a server: no persistence unless `config` turns some on. */
   static async create(config: readonly string[] = []): Promise<RedisServer> {
-    const server = new RedisServer(mkdtempSync(join(tmpdir(), 'omniq-redis-')), await sparePort(), config);
+    const dir = mkdtempSync(join(tmpdir(), 'omniq-redis-'));
+    const port = await sparePort(20_000, 'a private redis-server', (at) => [at + 10_000]);
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''];
+    for (let i = 0; i < config.length; i += 2) args.push(`--${config[i]}`, config[i + 1]!);
+    const server = new RedisServer(dir, port, { program: program('redis-server'), args, ready: /Ready to accept connections/ });
     try {
       await server.start();
       return server;
@@ -72,57 +42,10 @@ export class RedisServer {
     }
   }
 
-  /** Starts the server (again, on the same port and folder) and waits until it accepts connections. */
-  async start(): Promise<void> {
-    if (this.process) throw new Error(`redis-server on port ${this.port} already runs`);
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', ''];
-    for (let i = 0; i < this.config.length; i += 2) args.push(`--${this.config[i]}`, this.config[i + 1]!);
-    const child = spawn(program('redis-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.process = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    this.log = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error('did not get ready within 30 s')), 30_000);
-      const fail = (error: Error): void => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server on port ${this.port}: ${error.message}\n${this.log}`));
-      };
-      const read = (chunk: Buffer): void => {
-        this.log += chunk.toString();
-        if (/Ready to accept connections/.test(this.log)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout!.on('data', read);
-      child.stderr!.on('data', read);
-      child.once('exit', (code, signal) => fail(new Error(`exited with ${code ?? signal}`)));
-      child.once('error', fail);
-    }).catch(async (error: unknown) => {
-      await this.kill();
-      throw error;
-    });
-  }
-
-  /** Kills the server at once (SIGKILL: a crash, nothing flushed beyond what its fsync policy already wrote) and waits until it is gone. */
-  async kill(): Promise<void> {
-    const child = this.process;
-    if (!child) return;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await this.exited;
-    this.process = undefined;
-  }
-
   /** Runs redis-cli against the server. */
   async cli(...args: string[]): Promise<string> {
     const { stdout } = await run(program('redis-cli'), ['-p', String(this.port), ...args], { timeout: 60_000 });
     return stdout.trim();
-  }
-
-  /** Kills the server if it runs and deletes its folder. */
-  async remove(): Promise<void> {
-    await this.kill();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -177,14 +100,7 @@ export class RedisClusterServers {
   }
 }
 
-/**
- * A describe block that needs private redis-servers: under CI=true a machine that cannot run
- * them fails the run; elsewhere the block is skipped, with a warning no one can miss.
- */
+/** A describe block that needs private redis-servers (see describeWithServers). */
 export function describeOnPrivateRedis(title: string, specs: () => void): void {
-  const missing = privateRedisUnavailable();
-  if (missing === undefined) return describe(title, specs);
-  if (process.env.CI === 'true') throw new Error(`Private redis-servers cannot run here: ${missing}. CI=true: "${title}" must run.`);
-  console.warn(`\n${'!'.repeat(100)}\nPrivate redis-servers cannot run here: ${missing}.\n"${title}" is SKIPPED.\n${'!'.repeat(100)}\n`);
-  describe.skip(title, specs);
+  describeWithServers('Private redis-servers', privateRedisUnavailable(), title, specs);
 }

@@ -10,8 +10,8 @@ import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { createFileAtomic, isErrno, tempPathFor, unlinkQuietly } from './atomic-write.js';
 import { DirectoryMutex } from './directory-mutex.js';
 import { asWriteError } from './file-store.errors.js';
-import type { OutboxView } from './outbox-view.js';
-import { reviveDates } from './task-codec.js';
+import type { OutboxView } from '../kv/kv-outbox-view.js';
+import { reviveDates } from '../kv/kv-task-codec.js';
 
 const LOG_FORMAT = 'omniq.events/1';
 /**

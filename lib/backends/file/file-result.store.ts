@@ -7,10 +7,10 @@ import type { ResultStore } from '../../storage/result.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { listNames, readFileIfExists, unlinkQuietly, writeFileAtomic } from './atomic-write.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
+import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
 import type { FileNotifier } from './file-notifier.js';
-import type { OutboxView } from './outbox-view.js';
-import { fileKey, RESULT_DATES, reviveDates } from './task-codec.js';
+import type { OutboxView } from '../kv/kv-outbox-view.js';
+import { recordKey, RESULT_DATES, reviveDates } from '../kv/kv-task-codec.js';
 
 const RESULT_FORMAT = 'omniq.result/1';
 
@@ -61,7 +61,7 @@ export class FileResultStore implements ResultStore {
       if (result.scheduleId === undefined) return;
       const dir = this.scheduleDir(result.scheduleId);
       await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, fileKey(result.taskId)), '');
+      await writeFile(join(dir, recordKey(result.taskId)), '');
     });
     await this.notifier.notify(
       'result',
@@ -127,7 +127,7 @@ export class FileResultStore implements ResultStore {
   }
 
   private pathOf(taskId: string): string {
-    return join(this.resultsDir, `${fileKey(taskId)}.json`);
+    return join(this.resultsDir, `${recordKey(taskId)}.json`);
   }
 
   private scheduleDir(scheduleId: string): string {
@@ -137,7 +137,7 @@ export class FileResultStore implements ResultStore {
   /** Deletes a result and its schedule marker; false when another call deleted it first. */
   private async remove(taskId: string, known: ResultRecord | undefined): Promise<boolean> {
     const removed = await unlinkQuietly(this.pathOf(taskId));
-    if (known?.scheduleId !== undefined) await unlinkQuietly(join(this.scheduleDir(known.scheduleId), fileKey(taskId)));
+    if (known?.scheduleId !== undefined) await unlinkQuietly(join(this.scheduleDir(known.scheduleId), recordKey(taskId)));
     return removed;
   }
 

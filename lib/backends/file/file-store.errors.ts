@@ -1,4 +1,5 @@
 import { OmniQError } from '../../errors/omniq.errors.js';
+import { CorruptRecordError } from '../kv/kv-records.js';
 
 /** A `file://` URL or project name the file backend cannot turn into a data folder. */
 export class FileBackendConfigError extends OmniQError {
@@ -11,14 +12,14 @@ export class FileBackendConfigError extends OmniQError {
  * another format (a newer version of OmniQ may share the folder), to leave alone; otherwise it is
  * no record at all (not JSON, no envelope), which nothing can read or safely rewrite.
  */
-export class CorruptFileError extends OmniQError {
+export class CorruptFileError extends CorruptRecordError {
   override name = 'CorruptFileError';
   constructor(
     readonly path: string,
     reason: string,
-    readonly foreign = false,
+    foreign = false,
   ) {
-    super(`${path} is not a valid OmniQ data file (${reason}); move it aside or delete it`);
+    super(path, 'file', `${path} is not a valid OmniQ data file (${reason}); move it aside or delete it`, foreign);
   }
 }
 

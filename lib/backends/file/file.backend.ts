@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { backendLogger, type BackendLogger } from '../shared/backend-logger.js';
 import type { Backend, BackendContext, EngineCapabilities, StorageEngine } from '../../storage/engine.js';
+import { OutboxView } from '../kv/kv-outbox-view.js';
+import { KvTaskQueueStore } from '../kv/kv-task-queue.store.js';
 import { FileEventStore } from './file-event.store.js';
+import { FileKvStorage } from './file-kv-storage.js';
 import { FileNotifier } from './file-notifier.js';
 import { FileResultStore } from './file-result.store.js';
 import { FileBackendConfigError } from './file-store.errors.js';
-import { FileTaskQueueStore } from './file-task-queue.store.js';
-import { OutboxView } from './outbox-view.js';
 import { TaskFiles } from './task-files.js';
 
 const FILE_URL = /^file:\/\/(.*)$/is;
@@ -40,7 +41,7 @@ export class FileEngine implements StorageEngine {
   readonly capabilities: EngineCapabilities;
 
   private constructor(
-    readonly tasks: FileTaskQueueStore,
+    readonly tasks: KvTaskQueueStore,
     readonly results: FileResultStore,
     readonly events: FileEventStore,
   ) {
@@ -58,7 +59,17 @@ export class FileEngine implements StorageEngine {
     const files = await TaskFiles.open(root, log('OmniQFileTaskQueue'));
     const outbox = new OutboxView(files);
     const [results, events] = await Promise.all([FileResultStore.open(root, notifier, outbox, log('OmniQFileResultStore')), FileEventStore.open(root, outbox, log('OmniQFileEventStore'))]);
-    return new FileEngine(await FileTaskQueueStore.open(root, { notifier, results, events, files, log }), results, events);
+    const storage = await FileKvStorage.open(root, files, log);
+    const tasks = await KvTaskQueueStore.open({
+      storeName: 'FileTaskQueueStore',
+      storage,
+      notifier,
+      results,
+      events,
+      logger: log('OmniQFileTaskQueue'),
+      scheduleLogger: log('OmniQFileSchedules'),
+    });
+    return new FileEngine(tasks, results, events);
   }
 
   async close(): Promise<void> {

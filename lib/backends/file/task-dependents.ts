@@ -1,11 +1,12 @@
 import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
+import { CLAIM_STALE_MS } from '../kv/kv-records.js';
+import { recordKey, type TaskVersion } from '../kv/kv-task-codec.js';
+import { dependentsOf, type TaskLinks } from '../kv/kv-task-records.js';
 import { isErrno, isOlderThan, listNames, unlinkQuietly } from './atomic-write.js';
-import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { fileKey, type TaskVersion } from './task-codec.js';
 import type { TaskFiles } from './task-files.js';
-import { CLAIM_STALE_MS } from './versioned-files.js';
 
 /**
  * Which tasks depend on which, shared by every process on the folder: `children/<parentKey>/`
@@ -19,7 +20,7 @@ import { CLAIM_STALE_MS } from './versioned-files.js';
  * than any enqueue still in flight could be (the rule live markers follow too). A purge removes
  * the links of the task it deletes, and a parent's folder with its last link.
  */
-export class TaskDependents {
+export class TaskDependents implements TaskLinks {
   private constructor(
     private readonly dir: string,
     private readonly files: TaskFiles,
@@ -31,9 +32,8 @@ export class TaskDependents {
     return new TaskDependents(dir, files);
   }
 
-  /** Links `childId` under each of its parents; called before the child is stored. */
   async link(childId: string, parentIds: readonly string[]): Promise<void> {
-    const child = fileKey(childId);
+    const child = recordKey(childId);
     await mapLimit(parentIds, IO_CONCURRENCY, async (parentId) => {
       const folder = this.folderOf(parentId);
       for (;;) {
@@ -49,13 +49,11 @@ export class TaskDependents {
     });
   }
 
-  /** Removes the links of a deleted task. */
   async unlink(childId: string, parentIds: readonly string[]): Promise<void> {
-    const child = fileKey(childId);
+    const child = recordKey(childId);
     await mapLimit(parentIds, IO_CONCURRENCY, (parentId) => this.drop(this.folderOf(parentId), child));
   }
 
-  /** The tasks that list `parentId` in dependsOn, whatever their status, in enqueue order. */
   async children(parentId: string): Promise<TaskVersion[]> {
     const folder = this.folderOf(parentId);
     const children = await mapLimit(await listNames(folder), IO_CONCURRENCY, async (child) => {
@@ -63,17 +61,11 @@ export class TaskDependents {
       if (version === undefined && (await isOlderThan(join(folder, child), CLAIM_STALE_MS))) await this.drop(folder, child);
       return version === 'corrupt' ? undefined : version;
     });
-    return children
-      .filter((version): version is TaskVersion => {
-        const task = version?.body.task;
-        // A link can outlive its child, whose id a new task then took: the record decides.
-        return task !== undefined && task.dependsOn.includes(parentId);
-      })
-      .sort((a, b) => a.body.seq - b.body.seq);
+    return dependentsOf(parentId, children);
   }
 
   private folderOf(parentId: string): string {
-    return join(this.dir, fileKey(parentId));
+    return join(this.dir, recordKey(parentId));
   }
 
   private async readChild(key: string): Promise<TaskVersion | undefined | 'corrupt'> {
@@ -81,7 +73,7 @@ export class TaskDependents {
       return await this.files.readKey(key);
     } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
-      this.files.reportCorrupt(error.path, error);
+      this.files.reportCorrupt(error);
       return 'corrupt';
     }
   }

@@ -3,16 +3,18 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoggerService } from '@nestjs/common';
 import type { TaskRecord } from '../../models/task.model.js';
+import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
+import { CLAIM_STALE_MS, type Change, type CorruptRecordError, type MutateOptions, type MutateOutcome } from '../kv/kv-records.js';
+import { hasPending, isLive, recordKey, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from '../kv/kv-task-codec.js';
+import type { TaskRecords } from '../kv/kv-task-records.js';
+import { unlessCorrupt } from '../kv/kv-tasks.js';
 import { isErrno, isOlderThan, listNames, pathExists, unlinkQuietly } from './atomic-write.js';
-import { IO_CONCURRENCY } from './concurrency.js';
 import { asWriteError, CorruptFileError } from './file-store.errors.js';
-import { holdsLease } from './task-transitions.js';
-import { fileKey, hasPending, isLive, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from './task-codec.js';
 import { listMarkers, TaskIndex } from './task-index.js';
-import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } from './versioned-files.js';
+import { VersionedFiles } from './versioned-files.js';
 
 /**
- * The task files of one project and the markers that index them.
+ * The task records of one project as files (see TaskRecords), and the markers that index them.
  *
  * Layout under the project folder:
  * - `tasks/<key>.json`: the record (the truth), written through VersionedFiles.
@@ -38,7 +40,7 @@ import { VersionedFiles, type Change, type MutateOptions, type MutateOutcome } f
  * exists before a version with pending effects lands, and goes only once a version without them
  * did.
  */
-export class TaskFiles {
+export class TaskFiles implements TaskRecords {
   private readonly records: VersionedFiles<TaskBody>;
   readonly index: TaskIndex;
   private readonly liveDir: string;
@@ -46,8 +48,6 @@ export class TaskFiles {
   private readonly pendingDir: string;
   private readonly damagedDir: string;
   private readonly reportedCorrupt = new Set<string>();
-  /** The last holder write queued per task, settled either way (see mutateHeld). */
-  private readonly heldWrites = new Map<string, Promise<void>>();
 
   private constructor(
     root: string,
@@ -57,12 +57,12 @@ export class TaskFiles {
     this.doneDir = join(root, 'done');
     this.pendingDir = join(root, 'pending');
     this.damagedDir = join(root, 'damaged');
-    this.records = new VersionedFiles<TaskBody>(join(root, 'tasks'), join(root, 'task-claims'), TASK_FORMAT, reviveTaskBody, {
+    this.records = new VersionedFiles<TaskBody>(join(root, 'tasks'), join(root, 'task-claims'), { format: TASK_FORMAT, revive: reviveTaskBody }, {
       beforeCommit: (key, before, after) => this.beforeCommit(key, before, after),
       abandoned: (key, before, after) => this.abandoned(key, before, after),
       afterCommit: (key, before, after) => this.afterCommit(key, before, after),
     });
-    this.index = new TaskIndex(this.liveDir, this.doneDir, (key) => this.readKey(key), (path, error) => this.reportCorrupt(path, error));
+    this.index = new TaskIndex(this.liveDir, this.doneDir, (key) => this.readKey(key), (error) => this.reportCorrupt(error));
   }
 
   static async open(root: string, logger: LoggerService): Promise<TaskFiles> {
@@ -70,9 +70,8 @@ export class TaskFiles {
     return new TaskFiles(root, logger);
   }
 
-  /** Stores a new task; false when a task with its id exists. */
   async create(task: TaskRecord, seq: number): Promise<boolean> {
-    const key = fileKey(task.id);
+    const key = recordKey(task.id);
     // The marker must exist before the task: a crash in between leaves a marker without a task
     // (cleaned up later), never a live task that no listing finds. It is written while the task
     // file is being staged, and awaited before the task appears.
@@ -85,26 +84,11 @@ export class TaskFiles {
   }
 
   async exists(id: string): Promise<boolean> {
-    return pathExists(this.records.pathOf(fileKey(id)));
+    return pathExists(this.records.pathOf(recordKey(id)));
   }
 
-  /**
-   * The task's current version (flagged `damaged` when a field is unreadable); throws
-   * CorruptFileError for a record of another format.
-   */
   read(id: string): Promise<TaskVersion | undefined> {
-    return this.readKey(fileKey(id));
-  }
-
-  /** Like read, but a damaged file is reported and counts as missing. */
-  async readOrReport(id: string): Promise<TaskVersion | undefined> {
-    try {
-      return await this.read(id);
-    } catch (error) {
-      if (!(error instanceof CorruptFileError)) throw error;
-      this.reportCorrupt(error.path, error);
-      return undefined;
-    }
+    return this.readKey(recordKey(id));
   }
 
   /** Like read, by the file key that marker and link names carry. A file that is no record at all is moved aside (see quarantine). */
@@ -118,14 +102,11 @@ export class TaskFiles {
     }
   }
 
-  /**
-   * Changes one task (see VersionedFiles.mutate) and keeps this process's index in step. Without
-   * a `known` version it starts from the index's, which the write verifies like any cached read.
-   */
+  /** Changes one task (see VersionedFiles.mutate) and keeps this process's index in step (in the commit hooks). */
   async mutate(id: string, change: Change<TaskBody>, options: MutateOptions<TaskBody>): Promise<MutateOutcome<TaskBody>> {
-    const key = fileKey(id);
+    const key = recordKey(id);
     try {
-      return await this.writing(key, id, () => this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(key) }));
+      return await this.writing(key, id, () => this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(id) }));
     } catch (error) {
       if (!(error instanceof CorruptFileError) || error.foreign) throw error;
       await this.quarantine(key, error);
@@ -133,74 +114,14 @@ export class TaskFiles {
     }
   }
 
-  /**
-   * Changes a task only while `token` is its live lease; the written version, else undefined.
-   * The holder's writes of one task (settle, heartbeat, progress) come from this process and run
-   * here one after another, in call order: racing, a heartbeat of a big task, quicker to compute
-   * than its settle, could land again and again while the settle's compare-and-swap kept failing.
-   */
-  async mutateHeld(id: string, token: string, change: (body: TaskBody) => TaskBody): Promise<TaskVersion | undefined> {
-    const write = (this.heldWrites.get(id) ?? Promise.resolve()).then(() => this.writeHeld(id, token, change));
-    const done = write.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.heldWrites.set(id, done);
-    try {
-      return await write;
-    } finally {
-      if (this.heldWrites.get(id) === done) this.heldWrites.delete(id);
-    }
-  }
-
-  private async writeHeld(id: string, token: string, change: (body: TaskBody) => TaskBody): Promise<TaskVersion | undefined> {
-    try {
-      const outcome = await this.mutate(id, (body) => (holdsLease(body.task, token) ? change(body) : undefined), { onBusy: 'wait' });
-      return outcome.kind === 'written' ? outcome.after : undefined;
-    } catch (error) {
-      // A damaged file cannot prove the token: the lease counts as lost.
-      if (!(error instanceof CorruptFileError)) throw error;
-      this.reportCorrupt(error.path, error);
-      return undefined;
-    }
-  }
-
-  /**
-   * Applies `change` to a version found in the index, giving up if another writer holds the
-   * task (it is that writer's now) or its file is damaged; the written version, else undefined.
-   */
-  async claim(version: TaskVersion, change: Change<TaskBody>): Promise<TaskVersion | undefined> {
-    try {
-      const outcome = await this.mutate(version.body.task.id, change, { onBusy: 'skip', known: version });
-      return outcome.kind === 'written' ? outcome.after : undefined;
-    } catch (error) {
-      if (!(error instanceof CorruptFileError)) throw error;
-      this.reportCorrupt(error.path, error);
-      return undefined;
-    }
-  }
-
-  /** Claims `candidates` in order, IO_CONCURRENCY at a time, until `limit` writes landed; those, in order. */
-  async claimUpTo(candidates: readonly TaskVersion[], limit: number, change: Change<TaskBody>): Promise<TaskVersion[]> {
-    const landed: TaskVersion[] = [];
-    for (let next = 0; landed.length < limit && next < candidates.length; ) {
-      const batch = candidates.slice(next, next + Math.min(limit - landed.length, IO_CONCURRENCY));
-      next += batch.length;
-      for (const version of await Promise.all(batch.map((candidate) => this.claim(candidate, change)))) if (version) landed.push(version);
-    }
-    return landed;
-  }
-
-  /** Logs a damaged file once per process, however often it is met. */
-  reportCorrupt(path: string, error: CorruptFileError): void {
-    if (this.reportedCorrupt.has(path)) return;
-    this.reportedCorrupt.add(path);
+  reportCorrupt(error: CorruptRecordError): void {
+    if (this.reportedCorrupt.has(error.location)) return;
+    this.reportedCorrupt.add(error.location);
     this.logger.error(`Skipping a damaged task file: ${error.message}`);
   }
 
-  /** Logs, once per process, a damaged record that reserve set aside. */
   reportSetAside(task: TaskRecord): void {
-    const path = this.records.pathOf(fileKey(task.id));
+    const path = this.records.pathOf(recordKey(task.id));
     if (this.reportedCorrupt.has(path)) return;
     this.reportedCorrupt.add(path);
     this.logger.error(`Task ${task.id} (${path}) is damaged: ${task.damaged}; it was set aside (ended failed) and will not run`);
@@ -232,30 +153,32 @@ export class TaskFiles {
     }
   }
 
-  /** The path of the task's file. */
-  pathOf(id: string): string {
-    return this.records.pathOf(fileKey(id));
+  writeError(error: unknown, taskId: string): unknown {
+    return asWriteError(error, this.records.pathOf(recordKey(taskId)), `task ${taskId}`);
   }
 
-  /** The tasks whose files may hold pending effects, by file key, with the generation their marker names. */
-  pendingMarkers(): Promise<Map<string, number>> {
-    return listMarkers(this.pendingDir);
+  /**
+   * The tasks the pending markers name whose files hold pending effects. A marker whose task
+   * holds none is deleted once provably stale: left by a write that landed without its marker's
+   * removal, or that never landed at all.
+   */
+  async withPending(): Promise<TaskVersion[]> {
+    const markers = await listMarkers(this.pendingDir);
+    if (markers.size === 0) return [];
+    const versions = await mapLimit([...markers], IO_CONCURRENCY, async ([key, gen]) => {
+      const version = await unlessCorrupt(this, this.readKey(key));
+      if (hasPending(version)) return version;
+      const stale = version === undefined || version.gen > gen || (await isOlderThan(this.pendingPath(key, gen), CLAIM_STALE_MS));
+      if (stale) await unlinkQuietly(this.pendingPath(key, gen));
+      return undefined;
+    });
+    return versions.filter((version): version is TaskVersion => version !== undefined);
   }
 
-  /** Whether the task may hold pending effects: a marker names it. */
-  async hasPendingMarker(id: string): Promise<boolean> {
-    const prefix = `${fileKey(id)}~`;
+  /** Whether a pending marker names the task. */
+  async mayHavePending(id: string): Promise<boolean> {
+    const prefix = `${recordKey(id)}~`;
     return (await listNames(this.pendingDir)).some((name) => name.startsWith(prefix));
-  }
-
-  /** Deletes a pending marker that turned out stale (its task has no pending effects). */
-  async dropPendingMarker(key: string, gen: number): Promise<void> {
-    await unlinkQuietly(this.pendingPath(key, gen));
-  }
-
-  /** Whether a pending marker was last touched more than `ms` ago (a write that never landed left it). */
-  pendingMarkerOlderThan(key: string, gen: number, ms: number): Promise<boolean> {
-    return isOlderThan(this.pendingPath(key, gen), ms);
   }
 
   private markerPath(version: TaskVersion, key: string): string {

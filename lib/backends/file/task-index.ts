@@ -1,23 +1,12 @@
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskStatus } from '../../models/task.model.js';
+import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
+import { CLAIM_STALE_MS } from '../kv/kv-records.js';
+import { isLive, recordKey, type TaskVersion } from '../kv/kv-task-codec.js';
+import { summarize, type TaskIndex as KvTaskIndex, type TaskSummary } from '../kv/kv-task-records.js';
 import { isErrno, isOlderThan, unlinkQuietly } from './atomic-write.js';
-import { IO_CONCURRENCY, mapLimit } from './concurrency.js';
 import { CorruptFileError } from './file-store.errors.js';
-import { fileKey, isLive, type TaskVersion } from './task-codec.js';
-import { CLAIM_STALE_MS } from './versioned-files.js';
-
-/** What listing and counting need of a task, kept for final tasks instead of the whole record. */
-export interface TaskSummary {
-  key: string;
-  id: string;
-  queue: string;
-  name: string;
-  status: TaskStatus;
-  seq: number;
-  gen: number;
-  completedAtMs: number | undefined;
-}
 
 interface Entry<V> {
   /** The generation in the marker's name when the entry was loaded. */
@@ -25,17 +14,6 @@ interface Entry<V> {
   /** Undefined for a damaged file (already reported; not read again until its marker changes). */
   value: V | undefined;
 }
-
-const summarize = (key: string, { gen, body: { seq, task } }: TaskVersion): TaskSummary => ({
-  key,
-  id: task.id,
-  queue: task.queue,
-  name: task.name,
-  status: task.status,
-  seq,
-  gen,
-  completedAtMs: task.completedAt?.getTime(),
-});
 
 /** Runs a load for its callers, never two at once; a call during a run waits for the next run. */
 class Coalesced {
@@ -68,7 +46,7 @@ class Coalesced {
  * lists a marker folder and reads only the tasks whose marker name changed since, so it costs a
  * directory listing plus the files other processes wrote meanwhile.
  */
-export class TaskIndex {
+export class TaskIndex implements KvTaskIndex {
   private readonly live = new Map<string, Entry<TaskVersion>>();
   private readonly done = new Map<string, Entry<TaskSummary>>();
   private readonly liveLoad = new Coalesced(() => this.loadLive());
@@ -78,7 +56,7 @@ export class TaskIndex {
     private readonly liveDir: string,
     private readonly doneDir: string,
     private readonly readRecord: (key: string) => Promise<TaskVersion | undefined>,
-    private readonly onCorrupt: (path: string, error: CorruptFileError) => void,
+    private readonly onCorrupt: (error: CorruptFileError) => void,
   ) {}
 
   /** Catches up with the live tasks (what a reserve needs). */
@@ -101,8 +79,8 @@ export class TaskIndex {
     return versions;
   }
 
-  liveVersion(key: string): TaskVersion | undefined {
-    return this.live.get(key)?.value;
+  liveVersion(id: string): TaskVersion | undefined {
+    return this.live.get(recordKey(id))?.value;
   }
 
   /** Every indexed task (damaged files left out), each once at its newest known generation. */
@@ -118,7 +96,7 @@ export class TaskIndex {
   }
 
   isLive(id: string): boolean {
-    return this.live.has(fileKey(id));
+    return this.live.has(recordKey(id));
   }
 
   /**
@@ -126,7 +104,7 @@ export class TaskIndex {
    * never stale; the other final statuses hold until a requeue, which makes the task live again.
    */
   finalStatus(id: string): TaskStatus | undefined {
-    return this.done.get(fileKey(id))?.value?.status;
+    return this.done.get(recordKey(id))?.value?.status;
   }
 
   /** Records a write this process made (its marker now carries the new generation). */
@@ -190,7 +168,7 @@ export class TaskIndex {
       return await this.readRecord(key);
     } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
-      this.onCorrupt(error.path, error);
+      this.onCorrupt(error);
       return 'corrupt';
     }
   }

@@ -1,48 +1,29 @@
 import { randomUUID } from 'node:crypto';
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
+import {
+  CLAIM_STALE_MS,
+  DELETE,
+  type Change,
+  type CorruptRecordError,
+  type KvRecords,
+  type MutateOptions,
+  type MutateOutcome,
+  type RecordCodec,
+  type Versioned,
+} from '../kv/kv-records.js';
 import { createFileAtomic, isErrno, removeAfterFailure, unlinkQuietly } from './atomic-write.js';
 import { CorruptFileError } from './file-store.errors.js';
 
 /**
- * How old a claim must be before others conclude its holder died mid-write and skip past it. A
- * write holds its claim for milliseconds, so this is short: a task a killed process was writing
- * is free again soon after. A writer whose own claim reaches half this age gives up instead of
- * landing its write (see `stillCurrent`), so a writer that was skipped can never land late.
+ * A version as read from or written to its file. `fileId` is the inode: every version is a new
+ * file, so a `stat` showing another inode proves a cached version stale without reading it (an
+ * equal one proves nothing: inodes are reused, which is why a write still checks `rev`).
  */
-export const CLAIM_STALE_MS = 2_000;
-
-/** One version of a record: `gen` counts the writes, `rev` is unique to this one. */
-export interface Versioned<T> {
-  readonly gen: number;
-  readonly rev: string;
-  readonly body: T;
-  /**
-   * The inode the version was read from or written to. Every version is a new file, so a `stat`
-   * showing another inode proves a cached version stale without reading it (an equal one proves
-   * nothing: inodes are reused, which is why a write still checks `rev`).
-   */
+export interface FileVersion<T> extends Versioned<T> {
   readonly fileId?: number;
-}
-
-export const DELETE = Symbol('delete');
-
-/** What a write does to the current body: a new body, DELETE, or undefined to leave it as is. */
-export type Change<T> = (current: T) => T | typeof DELETE | undefined;
-
-export type MutateOutcome<T> =
-  | { kind: 'written'; before: Versioned<T>; after: Versioned<T> }
-  | { kind: 'deleted'; before: Versioned<T> }
-  | { kind: 'unchanged'; current: Versioned<T> }
-  | { kind: 'missing' }
-  | { kind: 'busy' };
-
-export interface MutateOptions<T> {
-  /** 'skip': give up when another writer holds the record; 'wait': retry until it is free. */
-  onBusy: 'skip' | 'wait';
-  /** A version believed current (from a cache): saves the first read and is verified like one. */
-  known?: Versioned<T>;
 }
 
 /** Upkeep of files that follow a record's writes (the task store's live markers). */
@@ -80,7 +61,8 @@ const isEnvelope = (value: unknown, format: string): value is Envelope =>
 
 /**
  * Records kept one JSON file each (`<dataDir>/<key>.json`), changed by compare-and-swap so that
- * several processes can write them without locks that a crash could leave behind.
+ * several processes can write them without locks that a crash could leave behind (KvRecords on a
+ * folder).
  *
  * A write from version `gen` writes the new version into the claim file `<claimDir>/<key>~<gen+1>`,
  * created exclusively (`wx`): of all writers that read `gen`, exactly one creates it. The winner
@@ -90,18 +72,21 @@ const isEnvelope = (value: unknown, format: string): value is Envelope =>
  * older than CLAIM_STALE_MS belongs to a writer that died before renaming: the next writer skips
  * to the following generation.
  */
-export class VersionedFiles<T> {
+export class VersionedFiles<T> implements KvRecords<T> {
   /** The head `serialize` writes, up to the body: the version's `rev` is its first group. */
   private readonly stampPattern: RegExp;
+  private readonly format: string;
+  private readonly revive: (body: Record<string, unknown>) => T;
 
   constructor(
     private readonly dataDir: string,
     private readonly claimDir: string,
-    private readonly format: string,
-    private readonly revive: (body: Record<string, unknown>) => T,
+    codec: RecordCodec<T>,
     private readonly hooks?: CommitHooks<T>,
   ) {
-    this.stampPattern = new RegExp(`^\\{"format":${escapeRegExp(JSON.stringify(format))},"gen":\\d+,"rev":("[0-9a-f-]+"),"body":`);
+    this.format = codec.format;
+    this.revive = codec.revive;
+    this.stampPattern = new RegExp(`^\\{"format":${escapeRegExp(JSON.stringify(codec.format))},"gen":\\d+,"rev":("[0-9a-f-]+"),"body":`);
   }
 
   pathOf(key: string): string {
@@ -109,7 +94,7 @@ export class VersionedFiles<T> {
   }
 
   /** The current version, or undefined when there is no such record; throws CorruptFileError. */
-  async read(key: string): Promise<Versioned<T> | undefined> {
+  async read(key: string): Promise<FileVersion<T> | undefined> {
     const path = this.pathOf(key);
     let handle: FileHandle;
     try {
@@ -149,7 +134,7 @@ export class VersionedFiles<T> {
    * Creates the record at generation 0; undefined when it already exists. `beforeVisible` runs
    * once the content is staged, before the record appears.
    */
-  async create(key: string, body: T, beforeVisible?: () => Promise<void>): Promise<Versioned<T> | undefined> {
+  async create(key: string, body: T, beforeVisible?: () => Promise<void>): Promise<FileVersion<T> | undefined> {
     const created = { gen: 0, rev: randomUUID(), body };
     let fileId: number | undefined;
     const prepare = async (staged: string): Promise<void> => {
@@ -165,7 +150,7 @@ export class VersionedFiles<T> {
    * that lands counts.
    */
   async mutate(key: string, change: Change<T>, options: MutateOptions<T>): Promise<MutateOutcome<T>> {
-    let current = options.known;
+    let current: FileVersion<T> | undefined = options.known;
     if (current?.fileId !== undefined && current.fileId !== (await this.fileIdOf(key))) current = undefined;
     for (;;) {
       current ??= await this.read(key);
@@ -191,6 +176,21 @@ export class VersionedFiles<T> {
       }
       current = undefined;
     }
+  }
+
+  /** Every record in the folder (temp files of writes in flight end in `.tmp`, claims live in another folder). */
+  async list(onCorrupt: (error: CorruptRecordError) => void): Promise<Versioned<T>[]> {
+    const keys = (await readdir(this.dataDir)).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
+    const versions = await mapLimit(keys, IO_CONCURRENCY, async (key) => {
+      try {
+        return await this.read(key);
+      } catch (error) {
+        if (!(error instanceof CorruptFileError)) throw error;
+        onCorrupt(error);
+        return undefined;
+      }
+    });
+    return versions.filter((version): version is FileVersion<T> => version !== undefined);
   }
 
   private async fileIdOf(key: string): Promise<number | undefined> {
@@ -234,7 +234,7 @@ export class VersionedFiles<T> {
     return undefined;
   }
 
-  private async commit(key: string, before: Versioned<T>, after: Versioned<T> | typeof DELETE, claim: Claim): Promise<MutateOutcome<T> | undefined> {
+  private async commit(key: string, before: Versioned<T>, after: FileVersion<T> | typeof DELETE, claim: Claim): Promise<MutateOutcome<T> | undefined> {
     if (after === DELETE) {
       if (!(await this.stillCurrent(key, before, claim))) return undefined;
       await unlinkQuietly(this.pathOf(key));

@@ -1,5 +1,5 @@
 import type { TaskRecord } from '../../models/task.model.js';
-import { IndexedHeap, type HeapEntry } from './indexed-heap.js';
+import { IndexedHeap, type HeapEntry } from '../shared/indexed-heap.js';
 
 /**
  * A stored task plus where it currently sits in the index. The slot itself is the entry of the

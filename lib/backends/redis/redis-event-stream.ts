@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import type { TaskEvent } from '../../models/event.model.js';
 import type { RedisClient, RedisConnection } from './redis-connection.js';
-import { eventFromJson } from './redis-records.js';
+import { eventFromJson } from '../shared/record-json.js';
 
 /** Entries per XREAD. */
 const READ_COUNT = 1_000;

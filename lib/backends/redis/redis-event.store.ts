@@ -7,7 +7,7 @@ import type { RedisConnection } from './redis-connection.js';
 import { RedisEventStream } from './redis-event-stream.js';
 import { APPEND_EVENTS_LUA, INDEX_PAGE_LUA, PURGE_EVENTS_LUA, TASK_EVENTS_LUA } from './redis-records-events.lua.js';
 import { EVENT_CLOCK_MARGIN_MS } from './redis-records.lua.js';
-import { eventFromJson, eventToJson } from './redis-records.js';
+import { eventFromJson, eventToJson } from '../shared/record-json.js';
 import { chunks, MAX_SCRIPT_ARGS, RedisScript } from './redis-scripts.js';
 
 const APPEND = new RedisScript('append events', APPEND_EVENTS_LUA);

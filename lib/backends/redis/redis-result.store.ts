@@ -4,7 +4,7 @@ import type { ResultStore } from '../../storage/result.store.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { RedisConnection } from './redis-connection.js';
 import { DELETE_RESULT_LUA, LATEST_RESULT_LUA, PURGE_RESULTS_LUA, PUT_RESULTS_LUA } from './redis-records.lua.js';
-import { resultFromJson, resultToJson } from './redis-records.js';
+import { resultFromJson, resultToJson } from '../shared/record-json.js';
 import { chunks, MAX_SCRIPT_ARGS, RedisScript } from './redis-scripts.js';
 
 const PUT = new RedisScript('put results', PUT_RESULTS_LUA);

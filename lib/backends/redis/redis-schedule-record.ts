@@ -1,5 +1,5 @@
 import type { MissedFirePolicy, ScheduleKind, ScheduleRecord, ScheduleSource, ScheduleStatus } from '../../models/schedule.model.js';
-import { RedisRecordDamageError } from './redis-records.js';
+import { RecordDamageError } from '../shared/record-json.js';
 
 /*
  * A schedule is one HASH whose fields are named as ScheduleRecord's properties, all strings:
@@ -53,13 +53,13 @@ export function scheduleFromHash(hash: readonly string[] | Readonly<Record<strin
   const h: Record<string, string> = Array.isArray(hash) ? Object.fromEntries(pairs(hash)) : { ...(hash as Record<string, string>) };
   const text = (field: string): string => {
     const value = h[field];
-    if (value === undefined) throw new RedisRecordDamageError(`${where}: field ${field} is missing`);
+    if (value === undefined) throw new RecordDamageError(`${where}: field ${field} is missing`);
     return value;
   };
   const number = (field: string): number | undefined => {
     if (h[field] === undefined) return undefined;
     const value = Number(h[field]);
-    if (!Number.isFinite(value)) throw new RedisRecordDamageError(`${where}: field ${field} holds no number (${JSON.stringify(h[field]!.slice(0, 40))})`);
+    if (!Number.isFinite(value)) throw new RecordDamageError(`${where}: field ${field} holds no number (${JSON.stringify(h[field]!.slice(0, 40))})`);
     return value;
   };
   const requiredNumber = (field: string): number => {
@@ -74,9 +74,9 @@ export function scheduleFromHash(hash: readonly string[] | Readonly<Record<strin
   try {
     data = JSON.parse(text('payload'));
   } catch {
-    throw new RedisRecordDamageError(`${where}: field payload holds no JSON string`);
+    throw new RecordDamageError(`${where}: field payload holds no JSON string`);
   }
-  if (typeof data !== 'string') throw new RedisRecordDamageError(`${where}: field payload holds no JSON string`);
+  if (typeof data !== 'string') throw new RecordDamageError(`${where}: field payload holds no JSON string`);
   const record: ScheduleRecord = {
     id: text('id'),
     kind: text('kind') as ScheduleKind,

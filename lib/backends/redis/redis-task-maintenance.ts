@@ -2,7 +2,7 @@ import type { TaskRecord } from '../../models/task.model.js';
 import { lapsedError, leaseEvent } from '../../storage/outcomes.js';
 import type { ReclaimReport, WriteScope } from '../../storage/task-queue.store.js';
 import type { RedisConnection } from './redis-connection.js';
-import { eventToJson } from './redis-records.js';
+import { eventToJson } from '../shared/record-json.js';
 import type { RedisScript } from './redis-scripts.js';
 import { EXPIRE_SCRIPT, LAPSED_SCRIPT, PROMOTE_SCRIPT, PURGE_SCRIPT, RECLAIM_SCRIPT } from './redis-task-maintenance.lua.js';
 import { errorJson, tasksFromHashes } from './redis-task-record.js';

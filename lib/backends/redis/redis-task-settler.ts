@@ -3,7 +3,7 @@ import type { SettleReport, Settlement, WriteScope } from '../../storage/task-qu
 import { newUuid } from '../../utils/uuid.js';
 import { addIds } from '../shared/task-ids.js';
 import type { RedisConnection } from './redis-connection.js';
-import { eventToJson, resultToJson } from './redis-records.js';
+import { eventToJson, resultToJson } from '../shared/record-json.js';
 import { MAX_SCRIPT_ARGS } from './redis-scripts.js';
 import { checkError, encodedTask } from './redis-task-inserter.js';
 import { errorJson, tasksFromHashes } from './redis-task-record.js';
