@@ -45,6 +45,19 @@ class LifecycleTasks {
     return payload.password.length;
   }
 
+  /** Burns the CPU for `ms` in synchronous 20 ms slices, yielding to the event loop between them (a CPU-bound job done in chunks). */
+  @Task('busy')
+  async busy(ms: number): Promise<number> {
+    state.runs++;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const slice = Math.min(end, Date.now() + 20);
+      while (Date.now() < slice);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return ms;
+  }
+
   @Task('slow')
   async slow(ms: number): Promise<number> {
     state.runs++;
@@ -111,6 +124,19 @@ describeOnEveryBackend('OmniQWorker lifecycle', (backend) => {
     const id = await a.omniq.enqueue('slow', 250);
     expect(await a.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 1 });
     expect(state.runs).toBe(1);
+    await Promise.all([a.close(), b.close()]);
+    await shared.close();
+  });
+
+  it('renews the lease of a CPU-bound handler that yields between slices, however busy it keeps the process', async () => {
+    const shared = await backend.shared();
+    const options = { ...shared.options, worker: { leaseMs: 150, heartbeatMs: 40, pollIntervalMs: 10 }, maintenance: { intervalMs: 10, leaderTtlMs: 1_000 } };
+    const a = await createTestApp(options, [LifecycleTasks]);
+    const b = await createTestApp(options, [LifecycleTasks]);
+    const id = await a.omniq.enqueue('busy', 1_500);
+    expect(await a.omniq.waitForResult(id)).toMatchObject({ status: 'success', attempts: 1 });
+    expect(state.runs).toBe(1);
+    expect((await a.omniq.getEvents({ taskId: id })).map((e) => e.type)).not.toContain('reclaimed');
     await Promise.all([a.close(), b.close()]);
     await shared.close();
   });
