@@ -18,7 +18,7 @@ type Stored = Exclude<Insertion, 'id taken'>;
 
 /** UTF-16 text that has no UTF-8 form: ids become record keys (or hashes of UTF-8), keys hashes. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const UNNAMEABLE = 'text without NUL characters or lone surrogates (the file backend names files after it)';
+const UNNAMEABLE = 'text without NUL characters or lone surrogates (ids and keys become file names on the file backend, record keys on NATS)';
 const unnameable = (text: string): boolean => text.includes('\u0000') || LONE_SURROGATE.test(text);
 
 /**
