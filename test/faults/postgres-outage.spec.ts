@@ -2,18 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import pg from 'pg';
-import { FINAL_TASK_STATUSES, PostgresStorageError, Task, type OmniQModuleOptions, type TaskContext, type TaskStatus } from '../../lib/index.js';
+import { PostgresStorageError, Task, type OmniQModuleOptions, type TaskContext } from '../../lib/index.js';
 import { eventually } from '../support/eventually.js';
+import { CONNECT_TIMEOUT_MS, endStatuses, enqueueDuringOutage, outageRig, OutageWork, producerOptions, runCounts, runs, workerOptions, workItems } from '../support/outage.js';
 import { describeOnPrivateCluster, PostgresCluster } from '../support/postgres-cluster.js';
 import { describeOnPostgres, freshSchema, postgresUrl, withPostgres } from '../support/postgres.js';
-import { createTestApp, deferred, type TestApp } from '../support/test-app.js';
+import { deferred, type TestApp } from '../support/test-app.js';
 
-/** Polling this slow cannot explain anything that happens within a test: only notifications can. */
-const NO_POLLING = 60_000;
-const WORK_MS = 10;
-
-/** Every run of `outage.work`, in the order they started. */
-const runs: Array<{ id: string; startedAt: number }> = [];
 /** The `outage.hold` handlers running now, each released by its function. */
 const holding = new Map<string, () => void>();
 /** Resolved when the `outage.hold` handler of a task starts. */
@@ -24,14 +19,7 @@ const started = (id: string): ReturnType<typeof deferred<void>> => {
 };
 
 @Injectable()
-class OutageTasks {
-  @Task('outage.work')
-  async work(payload: { n: number }, ctx: TaskContext): Promise<number> {
-    runs.push({ id: ctx.taskId, startedAt: Date.now() });
-    await sleep(WORK_MS);
-    return payload.n;
-  }
-
+class OutageHold {
   /** Runs until the test releases it (or its signal fires: a cancel). */
   @Task('outage.hold')
   async hold(_: unknown, ctx: TaskContext): Promise<string> {
@@ -44,52 +32,14 @@ class OutageTasks {
   }
 }
 
-const apps: TestApp[] = [];
+const rig = outageRig([OutageWork, OutageHold]);
 
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-  runs.splice(0);
+afterEach(() => {
   holding.clear();
   holdStarted.clear();
 });
 
-async function boot(backend: string, options: OmniQModuleOptions = {}): Promise<TestApp> {
-  const app = await createTestApp({ backend, scheduler: { enabled: false }, resultPollIntervalMs: NO_POLLING, ...options }, [OutageTasks]);
-  apps.push(app);
-  return app;
-}
-
-const workerOptions = (worker: OmniQModuleOptions['worker'] = {}): OmniQModuleOptions => ({
-  worker: { concurrency: 8, pollIntervalMs: NO_POLLING, ...worker },
-  maintenance: { intervalMs: 200 },
-});
-const producerOptions: OmniQModuleOptions = { worker: { enabled: false } };
-
-const workItems = (count: number) => Array.from({ length: count }, (_, n) => ({ name: 'outage.work', payload: { n } }));
-
-/** How many times each task ran. */
-function runCounts(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const { id } of runs) counts.set(id, (counts.get(id) ?? 0) + 1);
-  return counts;
-}
-
-/**
- * The status of every task once they have all ended, read in one call. A read that meets what is
- * left of the outage (a pooled session it cut, not yet noticed as dead) is simply read again: the
- * workers' recovery is what these tests are about.
- */
-function endStatuses(app: TestApp, ids: readonly string[], timeoutMs: number): Promise<Array<TaskStatus | 'missing'>> {
-  return eventually(
-    async () => {
-      const tasks = await app.omniq.getTasks(ids).catch(() => undefined);
-      const statuses = tasks?.map((task) => task?.status ?? 'missing');
-      return statuses?.every((status) => status !== 'missing' && FINAL_TASK_STATUSES.includes(status)) ? statuses : undefined;
-    },
-    timeoutMs,
-    'every task to end',
-  );
-}
+const boot = (backend: string, options: OmniQModuleOptions = {}): Promise<TestApp> => rig.app({ backend, ...options });
 
 describeOnPostgres('PostgreSQL: the connections cut mid-run (pg_terminate_backend)', () => {
   /** The test's own application_name, so that it cuts its own sessions only, never those of another spec on the server. */
@@ -122,7 +72,7 @@ describeOnPostgres('PostgreSQL: the connections cut mid-run (pg_terminate_backen
     // Both engines' pools and LISTEN sessions, in the middle of the drain.
     expect(await cutAll()).toBeGreaterThanOrEqual(2);
 
-    expect(await endStatuses(producer, ids, 60_000)).toEqual(ids.map(() => 'success'));
+    expect(await endStatuses(producer, ids, 60_000, 'waits')).toEqual(ids.map(() => 'success'));
     const counts = runCounts();
     expect(ids.filter((id) => counts.get(id) !== 1)).toEqual([]);
 
@@ -141,7 +91,6 @@ describeOnPostgres('PostgreSQL: the connections cut mid-run (pg_terminate_backen
 describeOnPrivateCluster('PostgreSQL: outages of a private cluster', () => {
   let cluster: PostgresCluster;
   let admin: pg.Client;
-  const CONNECT_TIMEOUT_MS = 1_000;
   const OUTAGE_MS = 4_000;
 
   beforeAll(async () => {
@@ -178,12 +127,7 @@ describeOnPrivateCluster('PostgreSQL: outages of a private cluster', () => {
     const stoppedAt = Date.now();
     const startedBeforeStop = new Set(runs.map((run) => run.id));
 
-    const attemptAt = Date.now();
-    const refused = await producer.omniq.enqueue('outage.work', { n: -1 }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(Date.now() - attemptAt).toBeLessThan(CONNECT_TIMEOUT_MS + 2_000);
+    const refused = await enqueueDuringOutage(producer);
     expect(refused).toBeInstanceOf(PostgresStorageError);
     expect((refused as PostgresStorageError).message).toMatch(/enqueue/);
     expect((refused as PostgresStorageError).message).toContain(`127.0.0.1:${cluster.port}`);
@@ -193,7 +137,7 @@ describeOnPrivateCluster('PostgreSQL: outages of a private cluster', () => {
     await cluster.start();
     admin = await connect(cluster.url);
 
-    expect(await endStatuses(producer, ids, 90_000)).toEqual(ids.map(() => 'success'));
+    expect(await endStatuses(producer, ids, 90_000, 'waits')).toEqual(ids.map(() => 'success'));
     // At least once: only a task that had started before the stop may have run again (its outcome not recorded in time).
     const counts = runCounts();
     expect(ids.filter((id) => (counts.get(id) ?? 0) === 0)).toEqual([]);

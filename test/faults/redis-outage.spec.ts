@@ -1,94 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable } from '@nestjs/common';
-import { FINAL_TASK_STATUSES, Task, type OmniQModuleOptions, type TaskContext, type TaskStatus } from '../../lib/index.js';
+import type { OmniQModuleOptions } from '../../lib/index.js';
 import { redisBackend } from '../../lib/backends/redis/redis.backend.js';
 import { RedisStorageError } from '../../lib/backends/redis/redis-storage.error.js';
-import type { StorageEngine } from '../../lib/storage/engine.js';
 import { eventually } from '../support/eventually.js';
+import { endStatuses, enqueueDuringOutage, lateTaskRunsAtOnce, outageRig, producerOptions, runCounts, runs, workerOptions, workItems } from '../support/outage.js';
 import { RedisServer, describeOnPrivateRedis } from '../support/redis-server.js';
-import { createTestApp, type TestApp } from '../support/test-app.js';
+import type { TestApp } from '../support/test-app.js';
 
-/** Polling this slow cannot explain anything that happens within a test: only notifications can. */
-const NO_POLLING = 60_000;
-const WORK_MS = 10;
-const CONNECT_TIMEOUT_MS = 1_000;
 const OUTAGE_MS = 3_000;
 /** How long before the kill an event may have been recorded and still be waiting in the recorder for its write (a batch in flight, retried after the outage). */
 const HELD_EVENTS_MS = 2_000;
 
-/** Every run of `outage.work`, in the order they started. */
-const runs: Array<{ id: string; startedAt: number }> = [];
-
-@Injectable()
-class OutageTasks {
-  @Task('outage.work')
-  async work(payload: { n: number }, ctx: TaskContext): Promise<number> {
-    runs.push({ id: ctx.taskId, startedAt: Date.now() });
-    await sleep(WORK_MS);
-    return payload.n;
-  }
-}
-
-const apps: TestApp[] = [];
-const engines: StorageEngine[] = [];
-const servers: RedisServer[] = [];
-
-// Apps and engines first, while their server still runs: a client closed in the middle of reconnecting leaves a timer of ioredis's behind for 2 s.
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-  for (const engine of engines.splice(0)) await engine.close();
-  for (const server of servers.splice(0)) await server.remove();
-  runs.splice(0);
-});
-
-/**
- * An app on an engine of its own on `url` (as a process of its own would have), with the
- * engine's stores handed in: the backend's own client and its bounded waits, whatever the
- * registry lists.
- */
-async function boot(url: string, options: OmniQModuleOptions): Promise<TestApp> {
-  const engine = await redisBackend.open(url, { projectName: 'omniq', baseDir: '.', storageOptions: { connectTimeoutMs: CONNECT_TIMEOUT_MS } });
-  engines.push(engine);
-  const app = await createTestApp(
-    { taskQueue: engine.tasks, resultStore: engine.results, eventStore: engine.events, scheduler: { enabled: false }, resultPollIntervalMs: NO_POLLING, ...options },
-    [OutageTasks],
-  );
-  apps.push(app);
-  return app;
-}
-
-const workerOptions: OmniQModuleOptions = { worker: { concurrency: 4, pollIntervalMs: NO_POLLING, leaseMs: 10_000 }, maintenance: { intervalMs: 200 } };
-const producerOptions: OmniQModuleOptions = { worker: { enabled: false } };
-
-const workItems = (count: number) => Array.from({ length: count }, (_, n) => ({ name: 'outage.work', payload: { n } }));
-
-function runCounts(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const { id } of runs) counts.set(id, (counts.get(id) ?? 0) + 1);
-  return counts;
-}
-
-/** The statuses of `ids` once every one has ended (or is gone), read in one call; a read that fails right after the restart is read again. */
-function endStatuses(app: TestApp, ids: readonly string[], timeoutMs: number): Promise<Array<TaskStatus | 'missing'>> {
-  return eventually(
-    async () => {
-      const tasks = await app.omniq.getTasks(ids).catch(() => undefined);
-      const statuses = tasks?.map((task) => task?.status ?? 'missing');
-      return statuses?.every((status) => status === 'missing' || FINAL_TASK_STATUSES.includes(status)) ? statuses : undefined;
-    },
-    timeoutMs,
-    'every task to end',
-  );
-}
+const rig = outageRig();
+const workers = workerOptions({ concurrency: 4, leaseMs: 10_000 });
+const boot = (url: string, options: OmniQModuleOptions): Promise<TestApp> => rig.appOnEngine(redisBackend, url, options);
 
 /** Enqueues during the outage: must reject, clearly and within the bounded wait, having stored nothing. */
 async function refusedEnqueue(producer: TestApp, server: RedisServer): Promise<void> {
-  const attemptAt = Date.now();
-  const refused = await producer.omniq.enqueue('outage.work', { n: -1 }).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(Date.now() - attemptAt).toBeLessThan(CONNECT_TIMEOUT_MS + 2_000);
+  const refused = await enqueueDuringOutage(producer);
   expect(refused).toBeInstanceOf(RedisStorageError);
   const { message } = refused as RedisStorageError;
   expect(message).toMatch(/enqueue/);
@@ -96,33 +25,12 @@ async function refusedEnqueue(producer: TestApp, server: RedisServer): Promise<v
   expect(message).toMatch(/connectTimeoutMs .*nothing was sent/);
 }
 
-/**
- * After the restart: the subscription is back by itself, so a new task starts at once, with no
- * polling. (Its result may wait behind the outcomes the worker is still retrying to record.)
- */
-async function lateTaskRunsAtOnce(producer: TestApp): Promise<string> {
-  const late = await eventually(
-    async () => {
-      const at = Date.now();
-      const id = await producer.omniq.enqueue('outage.work', { n: 1_000 }).catch(() => undefined);
-      return id && { id, at };
-    },
-    10_000,
-    'an enqueue to succeed after the restart',
-  );
-  const run = await eventually(async () => runs.find((entry) => entry.id === late.id), 10_000, 'the late task to start');
-  expect(run.startedAt - late.at).toBeLessThan(3_000);
-  expect(await producer.omniq.waitForResult(late.id, { timeoutMs: 15_000 })).toMatchObject({ status: 'success', value: 1_000 });
-  return late.id;
-}
-
 describeOnPrivateRedis('Redis: a private server killed and started again mid-run', () => {
   // A killed process loses nothing it acknowledged with either policy: Redis write()s the AOF before it replies. They differ
   // when the machine itself fails: everysec may lose the last second that the OS had not flushed yet, always nothing.
   it.each(['always', 'everysec'])('with AOF appendfsync %s: enqueue rejects clearly in bounded time, workers carry on once it is back, scripts are reloaded, no task is lost', async (fsync) => {
-    const server = await RedisServer.create(['appendonly', 'yes', 'appendfsync', fsync]);
-    servers.push(server);
-    await boot(server.url, workerOptions);
+    const server = await rig.server(RedisServer.create(['appendonly', 'yes', 'appendfsync', fsync]));
+    await boot(server.url, workers);
     const producer = await boot(server.url, producerOptions);
 
     const ids = await producer.omniq.enqueueMany(workItems(300));
@@ -149,9 +57,8 @@ describeOnPrivateRedis('Redis: a private server killed and started again mid-run
   }, 120_000);
 
   it('with persistence off: everything stored before the kill is gone after the restart, and OmniQ carries on with what comes next', async () => {
-    const server = await RedisServer.create();
-    servers.push(server);
-    await boot(server.url, workerOptions);
+    const server = await rig.server(RedisServer.create());
+    await boot(server.url, workers);
     const producer = await boot(server.url, producerOptions);
 
     const ids = await producer.omniq.enqueueMany(workItems(300));
@@ -184,9 +91,8 @@ describeOnPrivateRedis('Redis: a private server killed and started again mid-run
   }, 120_000);
 
   it('with RDB snapshots only: a restart rolls back to the last snapshot, so what was enqueued after it is gone and what ended after it runs again', async () => {
-    const server = await RedisServer.create();
-    servers.push(server);
-    await boot(server.url, { ...workerOptions, worker: { ...workerOptions.worker, leaseMs: 3_000 } });
+    const server = await rig.server(RedisServer.create());
+    await boot(server.url, workerOptions({ concurrency: 4, leaseMs: 3_000 }));
     const producer = await boot(server.url, producerOptions);
 
     const before = await producer.omniq.enqueueMany(workItems(300));

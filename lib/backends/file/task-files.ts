@@ -7,7 +7,7 @@ import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
 import { CLAIM_STALE_MS, type Change, type CorruptRecordError, type MutateOptions, type MutateOutcome } from '../kv/kv-records.js';
 import { hasPending, isLive, recordKey, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from '../kv/kv-task-codec.js';
 import type { TaskRecords } from '../kv/kv-task-records.js';
-import { unlessCorrupt } from '../kv/kv-tasks.js';
+import { unlessCorrupt, unlessMovedAside } from '../kv/kv-tasks.js';
 import { isErrno, isOlderThan, listNames, pathExists, unlinkQuietly } from './atomic-write.js';
 import { asWriteError, CorruptFileError } from './file-store.errors.js';
 import { listMarkers, TaskIndex } from './task-index.js';
@@ -92,26 +92,15 @@ export class TaskFiles implements TaskRecords {
   }
 
   /** Like read, by the file key that marker and link names carry. A file that is no record at all is moved aside (see quarantine). */
-  async readKey(key: string): Promise<TaskVersion | undefined> {
-    try {
-      return await this.records.read(key);
-    } catch (error) {
-      if (!(error instanceof CorruptFileError) || error.foreign) throw error;
-      await this.quarantine(key, error);
-      return undefined;
-    }
+  readKey(key: string): Promise<TaskVersion | undefined> {
+    return unlessMovedAside(this.records.read(key), CorruptFileError, (error) => this.quarantine(key, error));
   }
 
   /** Changes one task (see VersionedFiles.mutate) and keeps this process's index in step (in the commit hooks). */
   async mutate(id: string, change: Change<TaskBody>, options: MutateOptions<TaskBody>): Promise<MutateOutcome<TaskBody>> {
     const key = recordKey(id);
-    try {
-      return await this.writing(key, id, () => this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(id) }));
-    } catch (error) {
-      if (!(error instanceof CorruptFileError) || error.foreign) throw error;
-      await this.quarantine(key, error);
-      return { kind: 'missing' };
-    }
+    const mutated = this.writing(key, id, () => this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(id) }));
+    return (await unlessMovedAside(mutated, CorruptFileError, (error) => this.quarantine(key, error))) ?? { kind: 'missing' };
   }
 
   reportCorrupt(error: CorruptRecordError): void {

@@ -16,6 +16,24 @@ export async function unlessCorrupt<T>(records: Pick<TaskRecords, 'reportCorrupt
   }
 }
 
+/**
+ * What `operation` resolves to; undefined when it meets a stored task that is no record at all (a
+ * `damage` error that is not `foreign`), once `moveAside` has taken that one out of the queue.
+ */
+export async function unlessMovedAside<T, E extends CorruptRecordError>(
+  operation: Promise<T>,
+  damage: abstract new (...args: never[]) => E,
+  moveAside: (error: E) => Promise<void>,
+): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (!(error instanceof damage) || error.foreign) throw error;
+    await moveAside(error);
+    return undefined;
+  }
+}
+
 /** Like `read`, but an unreadable record is reported and counts as missing. */
 export const readOrReport = (records: TaskRecords, id: string): Promise<TaskVersion | undefined> => unlessCorrupt(records, records.read(id));
 

@@ -6,6 +6,7 @@ import { OmniQError } from '../../errors/omniq.errors.js';
 import { StoreClosedError } from '../../errors/store.errors.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
 import { BackendDriverMissingError, missingPackage } from '../backend.registry.js';
+import { OutageGate } from '../shared/outage-gate.js';
 import { NatsNames } from './nats-names.js';
 import { JetStreamPublisher, type PublishOptions, type Published } from './nats-publisher.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_EVENTS_MAX_AGE_MS, DEFAULT_EVENTS_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT_MS, type NatsSettings } from './nats-settings.js';
@@ -100,11 +101,6 @@ function serverFeatures(nc: NatsConnection): NatsServerFeatures {
   return { version, messageTtl: atLeast(version, 2, 11), scheduledMessages: atLeast(version, 2, 12) };
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 const MS = 1_000_000;
 
 /**
@@ -118,7 +114,7 @@ class JetStreamLink implements NatsLink {
   readonly names: NatsNames;
   readonly shownUrl: string;
   readonly server: NatsServerFeatures;
-  private readonly waiters = new Set<Waiter>();
+  private readonly gate = new OutageGate();
   private readonly reconnectListeners = new Set<() => void>();
   private up = true;
   private closed = false;
@@ -233,7 +229,7 @@ class JetStreamLink implements NatsLink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.rejectWaiters(new NatsNotConnectedError('the connection was closed'));
+    this.gate.fail(new NatsNotConnectedError('the connection was closed'));
     this.reconnectListeners.clear();
     this.publisher.close(new NatsNotConnectedError('the connection was closed'));
     if (this.owned) await this.nc.close().catch(() => undefined);
@@ -260,22 +256,9 @@ class JetStreamLink implements NatsLink {
     }
     if (this.up) return Promise.resolve();
     const ms = this.settings.connectTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new NatsStorageError(this.shownUrl, operation, new NatsNotConnectedError(`not connected within storageOptions.connectTimeoutMs (${ms} ms)`)));
-      }, ms);
-      const waiter: Waiter = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(new NatsStorageError(this.shownUrl, operation, error));
-        },
-      };
-      this.waiters.add(waiter);
+    return this.gate.wait(ms, {
+      wrap: (cause) => new NatsStorageError(this.shownUrl, operation, cause),
+      timedOut: () => new NatsNotConnectedError(`not connected within storageOptions.connectTimeoutMs (${ms} ms)`),
     });
   }
 
@@ -285,7 +268,7 @@ class JetStreamLink implements NatsLink {
     const statuses = this.nc.status() as QueuedIterator<Status>;
     this.stopWatch = () => statuses.stop();
     void this.nc.closed().then(() => {
-      this.rejectWaiters(new NatsNotConnectedError('the connection is closed'));
+      this.gate.fail(new NatsNotConnectedError('the connection is closed'));
       statuses.stop();
     });
     for await (const status of statuses) {
@@ -299,20 +282,12 @@ class JetStreamLink implements NatsLink {
       } else if (status.type === 'reconnect') {
         this.logger.log(`Reconnected to NATS ${this.shownUrl} (${status.server})`);
         this.up = true;
-        const waiting = [...this.waiters];
-        this.waiters.clear();
-        for (const waiter of waiting) waiter.resolve();
+        this.gate.open();
         for (const listener of [...this.reconnectListeners]) queueMicrotask(listener);
       } else if (status.type === 'error') {
         this.logger.debug?.(`NATS ${this.shownUrl}: ${errorText(status.error)}`);
       }
     }
-  }
-
-  private rejectWaiters(error: Error): void {
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const waiter of waiting) waiter.reject(error);
   }
 }
 

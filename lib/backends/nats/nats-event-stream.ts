@@ -1,10 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
 import type { JsMsg } from '@nats-io/jetstream';
-import { Observable, Subject } from 'rxjs';
 import type { TaskEvent } from '../../models/event.model.js';
+import { LazyEventStream } from '../shared/lazy-event-stream.js';
+import { eventFromJson } from '../shared/record-json.js';
 import type { NatsLink } from './nats-connection.js';
 import { NatsFeed } from './nats-feed.js';
-import { eventFromJson } from '../shared/record-json.js';
 import { errorText } from './nats-storage.error.js';
 
 /** A start that failed (the server unreachable) is tried again after this. */
@@ -19,44 +19,26 @@ const RETRY_MS = 1_000;
  * Reading starts after a mark the subscription stores in the stream: what this process appends
  * after subscribing is published after the mark on the same connection, so it is read.
  */
-export class NatsEventStream {
-  private readonly subject = new Subject<TaskEvent>();
+export class NatsEventStream extends LazyEventStream {
   /** Grows at every start and stop: a start of an earlier subscription opens nothing. */
   private period = 0;
   private feed: NatsFeed | undefined;
   private starting: Promise<void> = Promise.resolve();
   private retry: NodeJS.Timeout | undefined;
-  private completed = false;
-  readonly observable: Observable<TaskEvent>;
 
   constructor(
     private readonly link: NatsLink,
     private readonly logger: LoggerService,
   ) {
-    this.observable = new Observable<TaskEvent>((subscriber) => {
-      if (this.completed) {
-        subscriber.complete();
-        return;
-      }
-      if (!this.subject.observed) this.start();
-      const subscription = this.subject.subscribe(subscriber);
-      return () => {
-        subscription.unsubscribe();
-        if (!this.subject.observed) this.stop();
-      };
-    });
+    super();
   }
 
   /** Stops reading and completes every subscriber. */
   async complete(): Promise<void> {
-    if (this.completed) return;
-    this.completed = true;
-    this.stop();
-    this.subject.complete();
-    await this.starting;
+    if (this.finish()) await this.starting;
   }
 
-  private start(): void {
+  protected start(): void {
     const period = ++this.period;
     // The mark is published now, synchronously, ahead of whatever the subscriber appends next.
     const mark = this.link.js.publish(this.link.names.mark, '');
@@ -65,7 +47,7 @@ export class NatsEventStream {
     this.starting = this.starting.then(() => this.open(period, mark));
   }
 
-  private stop(): void {
+  protected stop(): void {
     this.period += 1;
     clearTimeout(this.retry);
     const feed = this.feed;
@@ -81,7 +63,7 @@ export class NatsEventStream {
       this.link.jsm.streams.purge(names.eventsStream, { filter: names.mark, seq: seq + 1 }).catch(() => undefined);
       if (period !== this.period) return;
       const options = { stream: names.eventsStream, filter: names.allEvents, from: { seq: seq + 1 }, what: `the events stream ${names.eventsStream}` };
-      feed = new NatsFeed(this.link, options, (message) => this.emit(message), this.logger);
+      feed = new NatsFeed(this.link, options, (message) => this.received(message), this.logger);
       await feed.start();
     } catch (error) {
       await feed?.close();
@@ -98,13 +80,13 @@ export class NatsEventStream {
   }
 
   /** Emits the message's event; a damaged one is skipped (query reports it). */
-  private emit(message: JsMsg): void {
+  private received(message: JsMsg): void {
     let event: TaskEvent;
     try {
       event = eventFromJson(message.string(), `event ${message.seq}`);
     } catch {
       return;
     }
-    this.subject.next(event);
+    this.emit(event);
   }
 }

@@ -3,6 +3,7 @@ import type { Msg, Subscription } from '@nats-io/transport-node';
 import { NOTIFY_CHANNELS, type NotifyChannel } from '../../storage/notifier.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
 import type { SharedNotifier } from '../kv/kv-storage.js';
+import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { NatsLink } from './nats-connection.js';
 import { errorText, NatsStorageError } from './nats-storage.error.js';
@@ -39,7 +40,7 @@ export class NatsNotifier implements SharedNotifier {
   /** The stores holding it (see acquire); the last release closes it. */
   private users = 0;
   private released: Promise<void> | undefined;
-  private readonly listeners: Record<NotifyChannel, Set<Listener>> = { wake: new Set(), result: new Set(), control: new Set() };
+  private readonly listeners: Record<NotifyChannel, Listeners<string>> = { wake: new Listeners(), result: new Listeners(), control: new Listeners() };
   private readonly lifecycle = new StoreLifecycle('NatsNotifier');
   /** Queues named by a wake this engine heard: woken again after a reconnect. */
   private readonly heardQueues = new Set<string>();
@@ -85,12 +86,8 @@ export class NatsNotifier implements SharedNotifier {
   listen(channel: NotifyChannel, listener: Listener): Unsubscribe {
     this.lifecycle.assertOpen('listen');
     assertChannel(channel);
-    // A listener registered twice is two subscriptions: wrapping keeps each unsubscribe its own.
-    const subscription: Listener = (message) => listener(message);
-    this.listeners[channel].add(subscription);
-    return () => {
-      this.listeners[channel].delete(subscription);
-    };
+    // Heard in a microtask (see Listeners). Wrapped: a listener registered twice is two subscriptions, each unsubscribe its own.
+    return this.listeners[channel].add((message) => this.call(listener, message, channel));
   }
 
   /**
@@ -104,7 +101,7 @@ export class NatsNotifier implements SharedNotifier {
     // An application's connection made with noEcho never hears its own publishes: its listeners hear them here.
     if ((this.link.nc as { options?: { noEcho?: boolean } }).options?.noEcho) {
       if (channel === 'wake') for (const queue of messages) this.heardQueues.add(queue);
-      this.deliver(channel, messages);
+      this.listeners[channel].notifyAll(messages);
     }
     for (let i = 0; i < messages.length; i += MESSAGES_PER_PUBLISH) {
       try {
@@ -137,26 +134,10 @@ export class NatsNotifier implements SharedNotifier {
       return;
     }
     if (channel === 'wake') for (const queue of messages as string[]) this.heardQueues.add(queue);
-    this.deliver(channel as NotifyChannel, messages as string[]);
+    this.listeners[channel as NotifyChannel].notifyAll(messages as string[]);
   }
 
-  /**
-   * Hands messages to the listeners in a microtask: never inside the call that notified. A
-   * listener that throws neither keeps the others from hearing the message nor crashes the
-   * process; one removed before its turn is not called.
-   */
-  private deliver(channel: NotifyChannel, messages: readonly string[]): void {
-    const listeners = this.listeners[channel];
-    if (messages.length === 0 || listeners.size === 0) return;
-    queueMicrotask(() => {
-      for (const message of messages) {
-        for (const listener of [...listeners]) {
-          if (listeners.has(listener)) this.call(listener, message, channel);
-        }
-      }
-    });
-  }
-
+  /** A listener that throws neither keeps the others from hearing the message nor crashes the process. */
   private call(listener: Listener, message: string, channel: string): void {
     try {
       listener(message);
@@ -180,6 +161,6 @@ export class NatsNotifier implements SharedNotifier {
     } catch (error) {
       this.logger.warn(`Reading the queues to wake after a reconnect failed (${errorText(error)}); waking the queues heard of`);
     }
-    this.deliver('wake', [...queues]);
+    this.listeners.wake.notifyAll([...queues]);
   }
 }

@@ -5,6 +5,7 @@ import { IO_CONCURRENCY, mapLimit } from '../kv/kv-concurrency.js';
 import { CorruptRecordError, type Change, type MutateOptions, type MutateOutcome } from '../kv/kv-records.js';
 import { hasPending, recordKey, reviveTaskBody, TASK_FORMAT, type TaskBody, type TaskVersion } from '../kv/kv-task-codec.js';
 import type { TaskRecords } from '../kv/kv-task-records.js';
+import { unlessMovedAside } from '../kv/kv-tasks.js';
 import type { NatsLink } from './nats-connection.js';
 import { isValue, NatsKvRecords } from './nats-kv-records.js';
 import { NatsTaskIndex } from './nats-task-index.js';
@@ -57,26 +58,15 @@ export class NatsTaskRecords implements TaskRecords {
     return this.readKey(recordKey(id));
   }
 
-  async readKey(key: string): Promise<TaskVersion | undefined> {
-    try {
-      return await this.records.read(key);
-    } catch (error) {
-      if (!(error instanceof CorruptRecordError) || error.foreign) throw error;
-      await this.setAside(key, error);
-      return undefined;
-    }
+  readKey(key: string): Promise<TaskVersion | undefined> {
+    return unlessMovedAside(this.records.read(key), CorruptRecordError, (error) => this.setAside(key, error));
   }
 
   async mutate(id: string, change: Change<TaskBody>, options: MutateOptions<TaskBody>): Promise<MutateOutcome<TaskBody>> {
     const key = recordKey(id);
-    let outcome: MutateOutcome<TaskBody>;
-    try {
-      outcome = await this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(id) });
-    } catch (error) {
-      if (!(error instanceof CorruptRecordError) || error.foreign) throw error;
-      await this.setAside(key, error);
-      return { kind: 'missing' };
-    }
+    const mutated = this.records.mutate(key, change, { ...options, known: options.known ?? this.index.liveVersion(id) });
+    const outcome = await unlessMovedAside(mutated, CorruptRecordError, (error) => this.setAside(key, error));
+    if (outcome === undefined) return { kind: 'missing' };
     if (outcome.kind === 'written') this.index.note(key, outcome.after);
     else if (outcome.kind === 'deleted') this.index.note(key, undefined, outcome.before.gen);
     return outcome;

@@ -1,5 +1,4 @@
-import { Observable, Subject } from 'rxjs';
-import type { TaskEvent } from '../../models/event.model.js';
+import { LazyEventStream } from '../shared/lazy-event-stream.js';
 import type { PostgresDb } from './postgres-db.js';
 import { eventFromRow, type EventRow } from './postgres-event-row.js';
 import type { PostgresNotifier } from './postgres-notifier.js';
@@ -63,8 +62,7 @@ function merged(ranges: readonly Gap[]): Gap[] {
  * The first subscriber hears what is appended from its subscription on: the highest seq is read
  * at subscription, and what this engine inserted while that read ran is read as gaps.
  */
-export class PostgresEventStream {
-  private readonly subject = new Subject<TaskEvent>();
+export class PostgresEventStream extends LazyEventStream {
   /** Grows at every start and stop: a read of an earlier subscription emits nothing. */
   private period = 0;
   /** Every seq up to here was read, passed over at subscription, or is a gap; undefined until the subscription's first read. */
@@ -75,17 +73,16 @@ export class PostgresEventStream {
   private reading = false;
   private readAgain = false;
   private retry: NodeJS.Timeout | undefined;
-  private completed = false;
   private readonly unlisten: () => void;
   private readonly selectLast: string;
   private readonly selectFresh: string;
-  readonly observable: Observable<TaskEvent>;
 
   constructor(
     private readonly db: PostgresDb,
     table: string,
     notifier: PostgresNotifier,
   ) {
+    super();
     this.selectLast = `SELECT COALESCE(max(seq), 0) AS last FROM ${table}`;
     this.selectFresh = `SELECT * FROM (
         (SELECT * FROM ${table} WHERE seq > $1 ORDER BY seq LIMIT $4)
@@ -93,28 +90,16 @@ export class PostgresEventStream {
         SELECT e.* FROM unnest($2::bigint[], $3::bigint[]) AS gap(lo, hi) JOIN ${table} e ON e.seq BETWEEN gap.lo AND gap.hi
       ) AS fresh ORDER BY seq LIMIT $4`;
     this.unlisten = notifier.listenEvents(() => this.catchUp());
-    this.observable = new Observable<TaskEvent>((subscriber) => {
-      if (this.completed) {
-        subscriber.complete();
-        return;
-      }
-      if (!this.subject.observed) this.start();
-      const subscription = this.subject.subscribe(subscriber);
-      return () => {
-        subscription.unsubscribe();
-        if (!this.subject.observed) this.stop();
-      };
-    });
   }
 
   /** This engine inserted seqs `lo`..`hi` (in a transaction that may not have committed yet). */
   inserted(lo: number, hi: number): void {
-    if (this.subject.observed && this.through === undefined) this.insertedWhileStarting.push({ lo, hi, until: Date.now() + GAP_PATIENCE_MS });
+    if (this.observed && this.through === undefined) this.insertedWhileStarting.push({ lo, hi, until: Date.now() + GAP_PATIENCE_MS });
   }
 
   /** Reads and emits what was committed since the last read; several calls while a read runs make one more read. */
   catchUp(): void {
-    if (this.completed || !this.subject.observed || this.through === undefined) return;
+    if (this.isCompleted || !this.observed || this.through === undefined) return;
     if (this.reading) {
       this.readAgain = true;
       return;
@@ -124,14 +109,10 @@ export class PostgresEventStream {
   }
 
   complete(): void {
-    if (this.completed) return;
-    this.completed = true;
-    this.stop();
-    this.unlisten();
-    this.subject.complete();
+    if (this.finish()) this.unlisten();
   }
 
-  private start(): void {
+  protected start(): void {
     const period = ++this.period;
     this.db.query<{ last: number }>(this.selectLast, [], { operation: 'stream events' }).then(
       ([row]) => {
@@ -149,7 +130,7 @@ export class PostgresEventStream {
     );
   }
 
-  private stop(): void {
+  protected stop(): void {
     this.period += 1;
     this.through = undefined;
     this.gaps = [];
@@ -193,16 +174,16 @@ export class PostgresEventStream {
     this.through = highest;
     for (const row of rows) {
       if (period !== this.period) return false;
-      this.subject.next(eventFromRow(row));
+      this.emit(eventFromRow(row));
     }
     return full;
   }
 
   private retryLater(again: () => void): void {
-    if (this.retry !== undefined || this.completed) return;
+    if (this.retry !== undefined || this.isCompleted) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      if (this.subject.observed && !this.completed) again();
+      if (this.observed && !this.isCompleted) again();
     }, RETRY_MS);
   }
 }

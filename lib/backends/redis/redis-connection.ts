@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { OmniQError } from '../../errors/omniq.errors.js';
 import { BackendDriverMissingError, missingPackage } from '../backend.registry.js';
+import { OutageGate } from '../shared/outage-gate.js';
 import { RedisKeys } from './redis-keys.js';
 import type { RedisScript } from './redis-scripts.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_EVENTS_MAX_LEN, RedisSettingsError, type RedisSettings } from './redis-settings.js';
@@ -36,11 +37,6 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 /** Reconnection delays: 50 ms doubling up to 1 s, for ever (an outage ends when the server is back). */
 function retryDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 5), 1_000);
@@ -49,7 +45,7 @@ function retryDelay(attempt: number): number {
 class IoRedisConnection implements RedisConnection {
   readonly keys: RedisKeys;
   readonly shownUrl: string;
-  private readonly waiters = new Set<Waiter>();
+  private readonly gate = new OutageGate();
   private lastError: unknown;
   private outage = false;
   /** Until the first 'ready', a failure is the open's to report, not an outage to log. */
@@ -129,23 +125,12 @@ class IoRedisConnection implements RedisConnection {
       return Promise.reject(new RedisStorageError(this.shownUrl, operation, new RedisNotConnectedError('the connection is closed')));
     }
     const ms = this.settings.connectTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
+    return this.gate.wait(ms, {
+      wrap: (cause) => new RedisStorageError(this.shownUrl, operation, cause),
+      timedOut: () => {
         const last = this.lastError === undefined ? '' : `; last connection error: ${errorText(this.lastError)}`;
-        reject(new RedisStorageError(this.shownUrl, operation, new RedisNotConnectedError(`not connected within storageOptions.connectTimeoutMs (${ms} ms)${last}`)));
-      }, ms);
-      const waiter: Waiter = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(new RedisStorageError(this.shownUrl, operation, error));
-        },
-      };
-      this.waiters.add(waiter);
+        return new RedisNotConnectedError(`not connected within storageOptions.connectTimeoutMs (${ms} ms)${last}`);
+      },
     });
   }
 
@@ -154,7 +139,7 @@ class IoRedisConnection implements RedisConnection {
     this.closed = true;
     this.client.off('ready', this.onReady);
     this.client.off('end', this.onEnd);
-    this.rejectWaiters(new RedisNotConnectedError('the connection was closed'));
+    this.gate.fail(new RedisNotConnectedError('the connection was closed'));
     if (!this.owned) return;
     await closeClient(this.client, this.settings.commandTimeoutMs);
     this.client.off('error', this.onError);
@@ -165,13 +150,11 @@ class IoRedisConnection implements RedisConnection {
     this.outage = false;
     this.wasReady = true;
     this.lastError = undefined;
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const waiter of waiting) waiter.resolve();
+    this.gate.open();
   }
 
   private ended(): void {
-    this.rejectWaiters(new RedisNotConnectedError('the connection is closed'));
+    this.gate.fail(new RedisNotConnectedError('the connection is closed'));
   }
 
   private failed(error: unknown): void {
@@ -179,12 +162,6 @@ class IoRedisConnection implements RedisConnection {
     if (this.closed || !this.wasReady) return;
     if (!this.outage) this.logger.warn(`Lost the connection to Redis ${this.shownUrl} (${errorText(error)}); reconnecting`);
     this.outage = true;
-  }
-
-  private rejectWaiters(error: Error): void {
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const waiter of waiting) waiter.reject(error);
   }
 }
 

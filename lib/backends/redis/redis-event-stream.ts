@@ -1,5 +1,5 @@
-import { Observable, Subject } from 'rxjs';
 import type { TaskEvent } from '../../models/event.model.js';
+import { LazyEventStream } from '../shared/lazy-event-stream.js';
 import type { RedisClient, RedisConnection } from './redis-connection.js';
 import { eventFromJson } from '../shared/record-json.js';
 
@@ -32,41 +32,23 @@ type XReadReply = [stream: string, entries: [id: string, fields: string[]][]][] 
  * Reading starts after the newest entry at subscription (see newestId), so what this process
  * appends after subscribing is read.
  */
-export class RedisEventStream {
-  private readonly subject = new Subject<TaskEvent>();
+export class RedisEventStream extends LazyEventStream {
   /** Grows at every start and stop: a read of an earlier subscription emits nothing. */
   private period = 0;
   private reader: RedisClient | undefined;
   private closing: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private completed = false;
-  readonly observable: Observable<TaskEvent>;
 
   constructor(private readonly connection: RedisConnection) {
-    this.observable = new Observable<TaskEvent>((subscriber) => {
-      if (this.completed) {
-        subscriber.complete();
-        return;
-      }
-      if (!this.subject.observed) this.start();
-      const subscription = this.subject.subscribe(subscriber);
-      return () => {
-        subscription.unsubscribe();
-        if (!this.subject.observed) this.stop();
-      };
-    });
+    super();
   }
 
   /** Stops reading, closes the reading connection and completes every subscriber. */
   async complete(): Promise<void> {
-    if (this.completed) return;
-    this.completed = true;
-    this.stop();
-    this.subject.complete();
-    await this.closing;
+    if (this.finish()) await this.closing;
   }
 
-  private start(): void {
+  protected start(): void {
     const period = ++this.period;
     void this.readFrom(period, this.newestId());
   }
@@ -81,7 +63,7 @@ export class RedisEventStream {
     return client.xrevrange(keys.events, '+', '-', 'COUNT', 1).then(([newest]) => newest?.[0] ?? '0-0');
   }
 
-  private stop(): void {
+  protected stop(): void {
     this.period += 1;
     this.wake?.();
     const reader = this.reader;
@@ -119,7 +101,7 @@ export class RedisEventStream {
           if (period !== this.period) return;
           from = id;
           const event = this.decode(id, fields);
-          if (event) this.subject.next(event);
+          if (event) this.emit(event);
         }
       } catch {
         if (period === this.period) await this.pause(period);

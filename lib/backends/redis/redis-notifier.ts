@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { NOTIFY_CHANNELS, type Notifier, type NotifyChannel } from '../../storage/notifier.js';
 import type { Unsubscribe } from '../../storage/task-queue.store.js';
+import { Listeners } from '../shared/listeners.js';
 import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import { closeClient, type RedisClient, type RedisConnection } from './redis-connection.js';
 import { NOTIFY_LUA } from './redis-notify.lua.js';
@@ -57,7 +58,7 @@ function assertChannel(channel: string): asserts channel is NotifyChannel {
  */
 export class RedisNotifier implements Notifier {
   readonly crossProcess = true;
-  private readonly listeners: Record<NotifyChannel, Set<Listener>> = { wake: new Set(), result: new Set(), control: new Set() };
+  private readonly listeners: Record<NotifyChannel, Listeners<string>> = { wake: new Listeners(), result: new Listeners(), control: new Listeners() };
   private readonly lifecycle = new StoreLifecycle('RedisNotifier');
   /** Queues named by a wake this engine heard: woken again after a lost subscription. */
   private readonly heardQueues = new Set<string>();
@@ -97,12 +98,8 @@ export class RedisNotifier implements Notifier {
   listen(channel: NotifyChannel, listener: Listener): Unsubscribe {
     this.lifecycle.assertOpen('listen');
     assertChannel(channel);
-    // A listener registered twice is two subscriptions: wrapping keeps each unsubscribe its own.
-    const subscription: Listener = (message) => listener(message);
-    this.listeners[channel].add(subscription);
-    return () => {
-      this.listeners[channel].delete(subscription);
-    };
+    // Heard in a microtask (see Listeners). Wrapped: a listener registered twice is two subscriptions, each unsubscribe its own.
+    return this.listeners[channel].add((message) => this.call(listener, message, channel));
   }
 
   async notify(channel: NotifyChannel, messages: readonly string[]): Promise<void> {
@@ -128,7 +125,7 @@ export class RedisNotifier implements Notifier {
     const cut = payload.indexOf('\n');
     const channel = payload.slice(0, cut);
     if (channel === RESULTS) {
-      this.deliver('result', announcedIds(payload, cut + 1));
+      this.listeners.result.notifyAll(announcedIds(payload, cut + 1));
       return;
     }
     if (cut < 0 || !NOTIFY_CHANNELS.includes(channel as NotifyChannel)) {
@@ -137,26 +134,10 @@ export class RedisNotifier implements Notifier {
     }
     const message = payload.slice(cut + 1);
     if (channel === 'wake') this.heardQueues.add(message);
-    this.deliver(channel as NotifyChannel, [message]);
+    this.listeners[channel as NotifyChannel].notify(message);
   }
 
-  /**
-   * Hands messages to the listeners in a microtask: never inside the call that notified. A
-   * listener that throws neither keeps the others from hearing the message nor crashes the
-   * process; one removed before its turn is not called.
-   */
-  private deliver(channel: NotifyChannel, messages: readonly string[]): void {
-    const listeners = this.listeners[channel];
-    if (messages.length === 0 || listeners.size === 0) return;
-    queueMicrotask(() => {
-      for (const message of messages) {
-        for (const listener of [...listeners]) {
-          if (listeners.has(listener)) this.call(listener, message, channel);
-        }
-      }
-    });
-  }
-
+  /** A listener that throws neither keeps the others from hearing the message nor crashes the process. */
   private call(listener: Listener, message: string, channel: string): void {
     try {
       listener(message);
@@ -195,7 +176,7 @@ export class RedisNotifier implements Notifier {
       this.catchUpFailures = 0;
       const queues = new Set(this.heardQueues);
       for (const field of fields) queues.add(field.slice(0, field.indexOf('\n') < 0 ? field.length : field.indexOf('\n')));
-      this.deliver('wake', [...queues]);
+      this.listeners.wake.notifyAll([...queues]);
     } catch (error) {
       if (this.closed) return;
       if (this.catchUpFailures === 0) this.logger.warn(`Reading the queues to wake after a lost subscription failed (${errorText(error)}); retrying`);
