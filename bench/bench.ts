@@ -12,6 +12,7 @@ import { POSTGRES_URL, withSchema } from './postgres-schemas.js';
 import { printPostgresReferences } from './postgres-references.js';
 import { onFreshRedis, printRedisReferences } from './redis-references.js';
 import { onFreshNats } from './nats-prefixes.js';
+import { benchExecutors } from './executors.js';
 
 /**
  * `npm run bench [-- backend ...]`: throughput and latency per backend, printed as a table.
@@ -140,6 +141,8 @@ async function benchBackend(backend: BackendUnderTest): Promise<Record<string, s
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const selected = BACKENDS.filter((b) => (wanted.length ? wanted.includes(b.name) : !b.onlyWhenNamed));
+  if (wanted.length === 0 || wanted.includes('executors')) await benchExecutors();
+  if (selected.length === 0) return;
   const rows = [];
   for (const backend of selected) {
     process.stderr.write(`benchmarking ${backend.name}…\n`);

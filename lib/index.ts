@@ -8,7 +8,7 @@ export { Task } from './decorators/task.decorator.js';
 export { Scheduled } from './decorators/scheduled.decorator.js';
 export { OmniQScheduler } from './scheduler/omniq.scheduler.js';
 export { OmniQMaintenance, type MaintenanceReport } from './maintenance/omniq.maintenance.js';
-export type { TaskExecutor } from './worker/task-executor.js';
+export type { TaskExecutor, AttemptControl } from './worker/task-executor.js';
 export type { AttemptInstrumentation, AttemptEnd } from './worker/attempt-instrumentation.js';
 export * from './interfaces/scheduled-options.interface.js';
 export { TaskRegistry, type RegisteredTask } from './task.registry.js';

@@ -80,9 +80,9 @@ export class OmniQStores {
 }
 
 /**
- * A storage option no backend in use reads has no effect. It is a warning, not an error, for the
- * reason inert worker settings are: one environment file often serves several deployments (and
- * OmniQ implementations) whose backends differ.
+ * A storage option no backend in use reads has no effect. It is a warning, not an error: one
+ * environment file often serves several deployments (and OmniQ implementations) whose backends
+ * differ.
  */
 function unreadStorageOptions(options: Readonly<Record<string, unknown>>, backends: readonly Backend[]): string | undefined {
   const read = new Set(backends.flatMap((backend) => backend.storageOptions));

@@ -87,6 +87,7 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
     );
   }
   issues.throwIfAny();
+  const gevent = value('worker.type') === 'gevent';
 
   return {
     config: {
@@ -99,12 +100,18 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
       worker: {
         enabled: value('worker.enabled'),
         id: value<string | undefined>('worker.id') ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-        concurrency: value('worker.concurrency'),
+        concurrency: gevent ? (envLayer.get('OMNIQ_GEVENT_WORKERS')?.value as number | undefined) ?? value('worker.concurrency') : value('worker.concurrency'),
         queues: value('worker.queues'),
         pollIntervalMs: value('worker.pollIntervalMs'),
         leaseMs,
         heartbeatMs: (heartbeat?.value as number | undefined) ?? Math.max(1, Math.floor(leaseMs / 3)),
         shutdownTimeoutMs: value('worker.shutdownTimeoutMs'),
+        type: gevent ? 'async' : value('worker.type'),
+        threads: value('worker.threads'),
+        processes: value('worker.processes'),
+        poolModule: value('worker.poolModule'),
+        poolRecycleHeapMb: value('worker.poolRecycleHeapMb'),
+        poolMaxHeapMb: value('worker.poolMaxHeapMb'),
       },
       maintenance: {
         enabled: value('maintenance.enabled'),
@@ -137,7 +144,7 @@ export function loadConfig(options: OmniQModuleOptions, env: NodeJS.ProcessEnv):
         disabled: value('logging.disabled'),
       },
     },
-    warnings: inertWarnings(envLayer),
+    warnings: geventWarnings(envLayer, gevent),
   };
 }
 
@@ -235,13 +242,9 @@ function resolveStore(key: StoreKey, winner: Candidate | undefined, baseDir: str
   return url;
 }
 
-function inertWarnings(envLayer: Layer): string[] {
-  return SETTINGS.filter((s) => s.inert).flatMap((s) => {
-    const given = envLayer.get(s.env!);
-    if (!given || given.value === s.default) return [];
-    return [
-      `${s.env}=${String(given.raw)} has no effect: OmniQ runs tasks on the Node event loop, worker.concurrency (OMNIQ_MAX_WORKERS) at a time. ` +
-        'Start worker_threads or child processes from a handler for CPU-bound work.',
-    ];
-  });
+/** OMNIQ_GEVENT_WORKERS sizes the `gevent` worker only: elsewhere it is said to have no effect. */
+function geventWarnings(envLayer: Layer, gevent: boolean): string[] {
+  const given = envLayer.get('OMNIQ_GEVENT_WORKERS');
+  if (!given || gevent) return [];
+  return [`OMNIQ_GEVENT_WORKERS=${String(given.raw)} has no effect: it sets the concurrency of the gevent worker only (OMNIQ_DEFAULT_WORKER=gevent); OMNIQ_MAX_WORKERS sets the async worker's`];
 }

@@ -18,8 +18,10 @@ export type SettingType =
   | { kind: 'object' }
   /** A backend URL or type name; `instances`: a store instance is accepted too (module options only). */
   | { kind: 'store'; instances: boolean }
-  /** One of `values` (case-insensitive); `hint` explains the choice when another value is given. */
-  | { kind: 'enum'; values: readonly string[]; hint?: string };
+  /** One of `values` (case-insensitive). */
+  | { kind: 'enum'; values: readonly string[] }
+  /** An ES module file that exists, with an optional `#export`; a URL instance too (module options only). */
+  | { kind: 'moduleFile' };
 
 export interface Setting {
   /** Path in the YAML file and in the module options (`worker.concurrency`); absent for environment-only settings. */
@@ -32,8 +34,6 @@ export interface Setting {
   readonly default?: unknown;
   /** Only the module options and the environment may set it (the YAML file may not name another file). */
   readonly notInYaml?: true;
-  /** Accepted for compatibility with the OMNIQ_* settings but without effect in Node: a warning when set to another value than the default. */
-  readonly inert?: true;
   readonly doc: string;
 }
 
@@ -90,19 +90,41 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'worker.heartbeatMs', type: { kind: 'duration', min: 1, max: MAX_TIMER_MS }, doc: 'How often leases are renewed (default leaseMs / 3; less than leaseMs).' },
   { key: 'worker.shutdownTimeoutMs', type: { kind: 'duration', min: 0, max: MAX_TIMER_MS }, default: 10_000, doc: 'How long in-flight tasks may finish on shutdown.' },
   {
+    key: 'worker.type',
     env: 'OMNIQ_DEFAULT_WORKER',
-    type: {
-      kind: 'enum',
-      values: ['async'],
-      hint:
-        'Node runs OmniQ tasks on its event loop, worker.concurrency at a time; ' +
-        'CPU-bound work belongs in worker_threads started by the handler',
-    },
+    type: { kind: 'enum', values: ['async', 'thread', 'process', 'gevent'] },
     default: 'async',
-    doc: 'Only `async`: tasks run on the event loop, `worker.concurrency` at a time.',
+    doc:
+      'Where handlers without `@Task({ runIn })` run: `async` on the event loop, `thread` on a worker thread pool, `process` on a child process pool. ' +
+      '`gevent` (the seed name) is `async` with `OMNIQ_GEVENT_WORKERS` as its concurrency: Node\'s event loop is its green threads.',
   },
-  { env: 'OMNIQ_THREAD_WORKERS', type: { kind: 'integer', min: 1 }, default: 4, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
-  { env: 'OMNIQ_PROCESS_WORKERS', type: { kind: 'integer', min: 1 }, default: 2, inert: true, doc: 'No effect in Node (a warning when set to another value).' },
+  { key: 'worker.threads', env: 'OMNIQ_THREAD_WORKERS', type: { kind: 'integer', min: 1 }, default: 4, doc: 'Thread pool members: `thread` tasks running at once.' },
+  { key: 'worker.processes', env: 'OMNIQ_PROCESS_WORKERS', type: { kind: 'integer', min: 1 }, default: 2, doc: 'Process pool members: `process` tasks running at once.' },
+  {
+    env: 'OMNIQ_GEVENT_WORKERS',
+    type: { kind: 'integer', min: 1 },
+    doc: 'With `OMNIQ_DEFAULT_WORKER=gevent`: the concurrency of the async worker (instead of `OMNIQ_MAX_WORKERS`).',
+  },
+  {
+    key: 'worker.poolModule',
+    env: 'OMNIQ_POOL_MODULE',
+    type: { kind: 'moduleFile' },
+    doc:
+      'The Nest module thread and process pool members bootstrap: a compiled ES module file (path from the working directory, or file URL), ' +
+      'with `#ExportName` unless it exports one module only (`dist/tasks.module.js#TasksModule`).',
+  },
+  {
+    key: 'worker.poolRecycleHeapMb',
+    env: 'OMNIQ_POOL_RECYCLE_HEAP_MB',
+    type: { kind: 'integer', min: 1 },
+    doc: 'A pool member whose heap is above this many MiB after a task is replaced by a fresh one (default never).',
+  },
+  {
+    key: 'worker.poolMaxHeapMb',
+    env: 'OMNIQ_POOL_MAX_HEAP_MB',
+    type: { kind: 'integer', min: 16 },
+    doc: "A pool member's heap limit in MiB: past it the member dies and its task fails as out of memory (default V8's).",
+  },
   { key: 'maintenance.enabled', type: { kind: 'boolean' }, default: true, doc: 'Take part in the election of the one instance that runs maintenance.' },
   {
     key: 'maintenance.intervalMs',

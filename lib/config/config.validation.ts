@@ -5,6 +5,10 @@ import { BACKEND_SCHEMES, BackendUrlError, backendScheme } from '../backends/bac
 import type { Setting, SettingType } from './config.schema.js';
 import { parseDuration } from './duration.js';
 import { MAX_TIMER_MS } from '../utils/timer-delay.js';
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PoolModuleRef } from './omniq-config.js';
 
 /** Where a value came from. */
 export type ConfigSource = { kind: 'yaml'; file: string } | { kind: 'options' } | { kind: 'env'; name: string };
@@ -107,7 +111,33 @@ export function convertValue(setting: Setting, raw: unknown, source: ConfigSourc
       return toStoreSpec(setting, type, raw, source);
     case 'enum':
       return toEnum(type, raw);
+    case 'moduleFile':
+      return toModuleFile(raw, source);
   }
+}
+
+/**
+ * `path[#export]` or a file URL: the module file must exist now, so that a typo fails the
+ * bootstrap rather than every pool member later.
+ */
+function toModuleFile(raw: unknown, source: ConfigSource): PoolModuleRef {
+  let text: string;
+  if (raw instanceof URL && source.kind === 'options') text = raw.href;
+  else if (typeof raw === 'string' && raw.trim().length > 0) text = raw.trim();
+  else throw new InvalidValue(`expected a module file path or file: URL${source.kind === 'options' ? ' (a string or URL)' : ''}, with #ExportName to pick one export`);
+  const hash = text.lastIndexOf('#');
+  const exportName = hash >= 0 ? text.slice(hash + 1) : undefined;
+  const location = hash >= 0 ? text.slice(0, hash) : text;
+  if (exportName !== undefined && !/^[A-Za-z_$][\w$]*$/.test(exportName)) throw new InvalidValue(`"#${exportName}" is not an export name`);
+  if (URL_SCHEME.test(location) && !location.startsWith('file:')) throw new InvalidValue('only file: URLs name a module file');
+  let file: string;
+  try {
+    file = location.startsWith('file:') ? fileURLToPath(location) : resolvePath(location);
+  } catch (error) {
+    throw new InvalidValue(`not a file URL: ${(error as Error).message}`);
+  }
+  if (!existsSync(file)) throw new InvalidValue(`no such file: ${file}`);
+  return exportName === undefined ? { file } : { file, exportName };
 }
 
 function nonEmptyString(raw: unknown): string {
@@ -186,8 +216,7 @@ function toPlainObject(raw: unknown, expected: string): Record<string, unknown> 
 function toEnum(type: Extract<SettingType, { kind: 'enum' }>, raw: unknown): string {
   const value = typeof raw === 'string' ? type.values.find((v) => v === raw.trim().toLowerCase()) : undefined;
   if (value === undefined) {
-    const expected = `expected ${type.values.map((v) => `"${v}"`).join(' or ')}`;
-    throw new InvalidValue(type.hint ? `${expected}: ${type.hint}` : expected);
+    throw new InvalidValue(`expected ${type.values.map((v) => `"${v}"`).join(' or ')}`);
   }
   return value;
 }

@@ -3,7 +3,7 @@ import type { EventStore } from '../storage/event.store.js';
 import type { ResultStore } from '../storage/result.store.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { OmniQModuleOptions, StoreOption } from '../interfaces/omniq-options.interface.js';
-import type { TaskRunOptions } from '../interfaces/task-options.interface.js';
+import type { TaskRunOptions, WorkerType } from '../interfaces/task-options.interface.js';
 import type { MaintenanceOptions, SchedulerOptions, WorkerOptions } from '../interfaces/worker-options.interface.js';
 import { loadConfig } from './config.loader.js';
 import { createLogger } from './omniq-logger.js';
@@ -11,7 +11,17 @@ import { createLogger } from './omniq-logger.js';
 export type ResolvedTaskDefaults = Required<Omit<TaskRunOptions, 'timeoutMs' | 'ttlMs' | 'resultTtlMs'>> &
   Pick<TaskRunOptions, 'timeoutMs' | 'ttlMs' | 'resultTtlMs'>;
 
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues'>> & Pick<WorkerOptions, 'queues'>;
+/** `worker.poolModule` once read: the module file's absolute path and the export to bootstrap. */
+export interface PoolModuleRef {
+  file: string;
+  exportName?: string;
+}
+
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues' | 'type' | 'poolModule' | 'poolRecycleHeapMb' | 'poolMaxHeapMb'>> &
+  Pick<WorkerOptions, 'queues' | 'poolRecycleHeapMb' | 'poolMaxHeapMb'> & {
+    type: WorkerType;
+    poolModule: PoolModuleRef | undefined;
+  };
 
 /** Which OmniQ log lines are written: `level` and more severe, per logger context or task name in `components`. */
 export interface LoggingConfig {

@@ -37,3 +37,11 @@ export class TaskCancelledError extends Error {
     super(`Task ${taskId} was cancelled`);
   }
 }
+
+/**
+ * A thread or process pool member ended while it ran the task: it exited, crashed, ran out of
+ * memory, or could not bootstrap its module. Only that task fails (and is retried if it may be).
+ */
+export class PoolMemberError extends Error {
+  override readonly name = 'PoolMemberError';
+}

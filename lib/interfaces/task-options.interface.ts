@@ -61,5 +61,15 @@ export interface CallbackOptions {
   args?: unknown;
 }
 
+/** Where a handler runs: on the event loop (`async`), on a worker thread (`thread`) or in a child process (`process`). */
+export type WorkerType = 'async' | 'thread' | 'process';
+
 /** Options of `@Task()`. */
-export type TaskHandlerOptions = TaskRunOptions;
+export interface TaskHandlerOptions extends TaskRunOptions {
+  /**
+   * Where this handler runs (default `worker.type`). `thread` and `process` run it on a pool member
+   * that bootstrapped `worker.poolModule`, so a CPU-bound handler never blocks the event loop, and
+   * a timeout or cancel terminates it.
+   */
+  runIn?: WorkerType;
+}

@@ -1,3 +1,13 @@
+import type { WorkerType } from './task-options.interface.js';
+
+/**
+ * The module a thread or process pool member bootstraps to find its `@Task()` handlers: a file
+ * URL, or a path (relative to the working directory), of a compiled ES module, with the name of
+ * its exported Nest module after `#` (`dist/tasks.module.js#TasksModule`) unless it exports one
+ * module only.
+ */
+export type PoolModuleOption = string | URL;
+
 export interface WorkerOptions {
   /** Run a worker in this app (default true). Producers-only apps set false. */
   enabled?: boolean;
@@ -18,6 +28,18 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** On shutdown, how long in-flight tasks may finish before they are aborted and released, in ms (default 10,000). */
   shutdownTimeoutMs?: number;
+  /** Where handlers without `@Task({ runIn })` run (default `async`: on the event loop). */
+  type?: WorkerType;
+  /** Thread pool members, which is how many `thread` tasks run at once (default 4). */
+  threads?: number;
+  /** Process pool members, which is how many `process` tasks run at once (default 2). */
+  processes?: number;
+  /** The Nest module pool members bootstrap (required once any handler runs in a thread or process). */
+  poolModule?: PoolModuleOption;
+  /** A pool member whose V8 heap is above this many MiB after a task is replaced by a fresh one (default: never). */
+  poolRecycleHeapMb?: number;
+  /** The most heap a pool member may use, in MiB: past it the member dies and fails its task as out of memory (default: V8's). */
+  poolMaxHeapMb?: number;
 }
 
 export interface SchedulerOptions {

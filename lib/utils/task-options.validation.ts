@@ -1,5 +1,5 @@
 import { InvalidTaskOptionError } from '../errors/omniq.errors.js';
-import type { EnqueueOptions, TaskHandlerOptions } from '../interfaces/task-options.interface.js';
+import type { EnqueueOptions, TaskHandlerOptions, WorkerType } from '../interfaces/task-options.interface.js';
 import { MAX_DUE_DELAY_MS } from '../config/duration.js';
 import { MAX_TIMER_MS } from './timer-delay.js';
 
@@ -52,7 +52,9 @@ const HANDLER_OPTIONS = new Set<string>([
   'ttlMs',
   'resultTtlMs',
   'storeResult',
+  'runIn',
 ] satisfies (keyof TaskHandlerOptions)[]);
+const WORKER_TYPES = new Set<string>(['async', 'thread', 'process'] satisfies WorkerType[]);
 
 /** `@Task()` options: only handler options, each valid. Throws InvalidTaskOptionError naming option and value. */
 export function validateHandlerOptions(taskName: string, options: TaskHandlerOptions): void {
@@ -62,7 +64,9 @@ export function validateHandlerOptions(taskName: string, options: TaskHandlerOpt
       throw new InvalidTaskOptionError(taskName, option, value, `one of the @Task() options (${[...HANDLER_OPTIONS].join(', ')}); set per-call options in enqueue()`);
     }
   }
-  validateTaskOptions(taskName, options);
+  const { runIn, ...runOptions } = options;
+  if (runIn !== undefined && !WORKER_TYPES.has(runIn)) throw new InvalidTaskOptionError(taskName, 'runIn', runIn, '"async", "thread" or "process"');
+  validateTaskOptions(taskName, runOptions);
 }
 
 /** Throws InvalidTaskOptionError naming the task, the option and the value for anything off. */

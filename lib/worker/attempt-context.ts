@@ -1,12 +1,12 @@
 import type { LoggingConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { EventRecorder } from '../events/event.recorder.js';
-import type { ParentOutcome, TaskContext } from '../interfaces/task-context.interface.js';
 import type { TaskRecord } from '../models/task.model.js';
 import type { TaskQueueStore } from '../storage/task-queue.store.js';
 import type { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import type { Attempt } from './attempt.js';
 import { attemptEvent } from './attempt-event.js';
+import { HandlerContext } from './handler-context.js';
 
 /** What a handler's context reaches through `progress()`, `parents()` and `logger`. */
 export interface ContextServices {
@@ -17,39 +17,27 @@ export interface ContextServices {
   logging: LoggingConfig;
 }
 
-/**
- * The `ctx` a handler receives. A class rather than a literal with getters (V8 builds a literal
- * with accessors in its runtime, ~0.5 µs per attempt): `signal` and `logger` are prototype
- * getters, created only when a handler reads them. Destructuring reads them; spreading `ctx`
- * (`{ ...ctx }`) copies own properties only, so it leaves those two out.
- */
-export class AttemptContext implements TaskContext {
-  readonly taskId: string;
-  readonly name: string;
-  readonly queue: string;
-  readonly attempt: number;
-  readonly maxRetries: number;
-  readonly scheduleId: string | undefined;
-  /** Own functions, so a handler may destructure them or spread `ctx` into a helper's argument. */
-  readonly parents: () => Promise<ParentOutcome[]>;
-  readonly progress: (value: unknown) => Promise<void>;
+/** The `ctx` a handler on the event loop receives: the attempt's signal, and progress stored by this process. */
+export class AttemptContext extends HandlerContext {
   readonly #task: TaskRecord;
   readonly #run: Attempt;
   readonly #services: ContextServices;
   #logger: OmniQLogger | undefined;
 
   constructor(task: TaskRecord, run: Attempt, services: ContextServices) {
-    this.taskId = task.id;
-    this.name = task.name;
-    this.queue = task.queue;
-    this.attempt = task.attempts;
-    this.maxRetries = task.maxRetries;
-    this.scheduleId = task.scheduleId;
+    super(
+      task.id,
+      task.name,
+      task.queue,
+      task.attempts,
+      task.maxRetries,
+      task.scheduleId,
+      () => services.hooks.parents(task),
+      (value) => this.#report(value),
+    );
     this.#task = task;
     this.#run = run;
     this.#services = services;
-    this.parents = () => services.hooks.parents(task);
-    this.progress = (value) => this.#report(value);
   }
 
   get signal(): AbortSignal {

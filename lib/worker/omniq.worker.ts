@@ -12,13 +12,28 @@ import { StoreOutcomes } from '../workflows/store-outcomes.js';
 import { TaskSubmitter } from '../workflows/task.submitter.js';
 import { OmniQStores } from '../omniq-stores.js';
 import { AttemptLogging } from './attempt-instrumentation.js';
-import { InProcessExecutor } from './task-executor.js';
+import { TaskExecutors, workerTypeOf } from './task-executors.js';
+import type { WorkerType } from '../interfaces/task-options.interface.js';
 import { TaskRegistry } from '../task.registry.js';
 import { TaskRunner } from './task-runner.js';
 import { Attempt } from './attempt.js';
 import { WakeSignal } from './wake-signal.js';
 import { describeError } from '../utils/describe-error.js';
 import { timerDelay } from '../utils/timer-delay.js';
+
+/** The tasks that run in one place (the event loop, the thread pool, the process pool), with slots of their own. */
+class WorkGroup {
+  /** Handlers of this group running now. */
+  running = 0;
+  /** Handlers of this group that outlived their attempt and still run (see OmniQWorker.overrunning). */
+  overrun = 0;
+
+  constructor(
+    readonly type: WorkerType,
+    readonly names: string[],
+    readonly capacity: number,
+  ) {}
+}
 
 /** An attempt this worker holds until its end is recorded; whoever needs to wait for that asks for a promise. */
 class ActiveTask {
@@ -29,6 +44,7 @@ class ActiveTask {
   constructor(
     readonly task: TaskRecord,
     readonly attempt: Attempt,
+    readonly group: WorkGroup,
   ) {}
 
   /** Resolves once the attempt's outcome is recorded. */
@@ -53,8 +69,8 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly logger: OmniQLogger;
   /** Attempts held until their end is recorded: those whose handler runs, and those whose end is being written. */
   private readonly active = new Map<string, ActiveTask>();
-  /** Attempts of `active` whose handler still runs. */
-  private running = 0;
+  /** The event loop's tasks and, when handlers run there, the thread and process pools' tasks. */
+  private groups: WorkGroup[] = [];
   /** Handlers whose attempt ended (timed out, cancelled, lease lost, shut down) that ignore their signal and run on: each keeps its slot until it returns. */
   private readonly overrun = new Set<Attempt>();
   /** Those of `overrun` whose attempt is no longer in `active` (its end is recorded). */
@@ -63,6 +79,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   private suspects = 0;
   private readonly wake = new WakeSignal();
   private readonly runner: TaskRunner;
+  private readonly executors: TaskExecutors;
   private state: WorkerState = 'idle';
   private servedQueues: string[] = [];
   private loopDone: Promise<void> | undefined;
@@ -92,12 +109,13 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     submitter: TaskSubmitter,
   ) {
     this.logger = createLogger('OmniQWorker', config.logging);
+    this.executors = new TaskExecutors(config, codec);
     this.runner = new TaskRunner({
       queue,
       scope: stores.scope,
       outcomes,
       submitter,
-      executor: new InProcessExecutor(),
+      executors: this.executors,
       instrumentation: [new AttemptLogging(this.logger)],
       codec,
       registry,
@@ -163,8 +181,12 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   /** Starts reserving and running tasks. Called at bootstrap when `worker.enabled`; a closed worker cannot restart. */
   start(): void {
     if (this.state !== 'idle') return;
-    const { concurrency, heartbeatMs } = this.config.worker;
+    const { heartbeatMs, type } = this.config.worker;
     this.servedQueues = this.config.worker.queues ?? defaultQueues(this.config.taskDefaults.queue, this.registry.all().map((t) => t.options.queue));
+    this.groups = (['async', 'thread', 'process'] as const).flatMap((groupType) => {
+      const names = this.registry.all().filter((task) => workerTypeOf(task, type) === groupType).map((task) => task.name);
+      return names.length > 0 || groupType === 'async' ? [new WorkGroup(groupType, names, this.executors.capacity(groupType))] : [];
+    });
     this.state = 'running';
     const { notifier } = this.queue;
     this.unsubscribe = [
@@ -175,7 +197,8 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     ];
     this.heartbeat = setInterval(() => void this.renewLeases(), heartbeatMs);
     this.loopDone = this.loop();
-    this.logger.log(`Worker ${this.id} started: concurrency ${concurrency}, queues ${this.servedQueues.join(' > ')}`);
+    const slots = this.groups.map((group) => (group.type === 'async' ? `concurrency ${group.capacity}` : `${group.capacity} ${group.type === 'thread' ? 'threads' : 'processes'}`));
+    this.logger.log(`Worker ${this.id} started: ${slots.join(', ')}, queues ${this.servedQueues.join(' > ')}`);
   }
 
   /**
@@ -204,6 +227,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
       await this.waitForActive();
     }
     clearInterval(this.heartbeat);
+    await this.executors.close();
     await this.runner.drain();
     await this.recorder.drain();
     this.state = 'stopped';
@@ -211,38 +235,48 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private async loop(): Promise<void> {
-    const { concurrency, pollIntervalMs, leaseMs } = this.config.worker;
-    const names = this.registry.names();
+    const { pollIntervalMs } = this.config.worker;
     while (this.state === 'running') {
       await this.checkCancelRequests();
-      const free = this.freeSlots(concurrency);
-      if (free <= 0) {
-        await this.wake.wait(pollIntervalMs);
-        continue;
-      }
-      let tasks: TaskRecord[];
+      let free = false;
+      let filled = false;
       try {
-        // A task on its last delivery may be one that kills its workers: one at a time here, so a
-        // poison task cannot take the same innocent tasks down with it to their last lapse.
-        const maxLapsed = this.suspects === 0 ? 1 : 0;
-        tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit: free, leaseMs, names, maxLapsed, lapsedFrom: this.lastDelivery });
+        for (const group of this.groups) {
+          const slots = this.freeSlots(group);
+          if (slots <= 0) continue;
+          free = true;
+          if ((await this.reserveFor(group, slots)) === slots) filled = true;
+        }
       } catch (error) {
         this.logger.error(`Worker ${this.id}: reserving tasks failed: ${String(error)}`);
         await this.wake.wait(pollIntervalMs);
         continue;
       }
-      for (const task of tasks) this.launch(task);
-      if (tasks.length < free) await this.wake.wait(this.idleWaitMs());
+      if (!free) await this.wake.wait(pollIntervalMs);
+      else if (!filled) await this.wake.wait(this.idleWaitMs());
     }
   }
 
+  /** Reserves and launches up to `limit` due tasks of the group; returns how many it got. */
+  private async reserveFor(group: WorkGroup, limit: number): Promise<number> {
+    const { leaseMs } = this.config.worker;
+    // A task on its last delivery may be one that kills its workers: one at a time here, so a
+    // poison task cannot take the same innocent tasks down with it to their last lapse.
+    const maxLapsed = this.suspects === 0 ? 1 : 0;
+    const tasks = await this.queue.reserve({ queues: this.servedQueues, workerId: this.id, limit, leaseMs, names: group.names, maxLapsed, lapsedFrom: this.lastDelivery });
+    for (const task of tasks) this.launch(task, group);
+    return tasks.length;
+  }
+
   /**
-   * Slots free for new tasks: a slot is taken while a handler body runs (an attempt's, or one that
-   * outlived its attempt), not while its end is written, so the next tasks start meanwhile. Ends
-   * being written are bounded too: at most `concurrency` of them wait beside the running ones.
+   * Slots of a group free for new tasks: a slot is taken while a handler body runs (an attempt's,
+   * or one that outlived its attempt), not while its end is written, so the next tasks start
+   * meanwhile. Ends being written are bounded too: at most as many as there are slots wait beside
+   * the running ones.
    */
-  private freeSlots(concurrency: number): number {
-    return Math.min(concurrency - this.running - this.overrun.size, 2 * concurrency - this.active.size - this.overrunRecorded);
+  private freeSlots(group: WorkGroup): number {
+    const slots = this.groups.reduce((sum, g) => sum + g.capacity, 0);
+    return Math.min(group.capacity - group.running - group.overrun, 2 * slots - this.active.size - this.overrunRecorded);
   }
 
   private idleWaitMs(): number {
@@ -255,18 +289,19 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     return wait;
   }
 
-  private launch(task: TaskRecord): void {
-    const active = new ActiveTask(task, new Attempt());
+  private launch(task: TaskRecord, group: WorkGroup): void {
+    const active = new ActiveTask(task, new Attempt(), group);
     this.active.set(task.leaseToken!, active);
-    this.running++;
+    group.running++;
     const suspect = task.lapses >= this.lastDelivery;
     if (suspect) this.suspects++;
     if (this.cancelsHeard.delete(task.id)) active.attempt.stop(new TaskCancelledError(task.id));
     const returned = (): void => {
       if (!active.running) return;
       active.running = false;
-      this.running--;
-      if (active.attempt.overrunning) this.holdSlot(task, active);
+      group.running--;
+      // A pool's handler cannot outlive its attempt: stopping the attempt terminated its member.
+      if (active.attempt.overrunning && group.type === 'async') this.holdSlot(task, active);
       this.wake.notify();
     };
     const done = (failed: boolean, error?: unknown): void => {
@@ -287,14 +322,16 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
 
   /** Keeps the slot of a handler that runs on after its attempt ended until it returns. */
   private holdSlot(task: TaskRecord, active: ActiveTask): void {
-    const { attempt } = active;
+    const { attempt, group } = active;
     this.overrun.add(attempt);
+    group.overrun++;
     this.logger.warn(
       `Task ${task.name} ${task.id}: its attempt ended (${describeError(attempt.stopReason)}) but the handler ignores its AbortSignal ` +
-        `and is still running; it keeps one of the ${this.config.worker.concurrency} slots until it returns (${this.overrun.size} such now)`,
+        `and is still running; it keeps one of the ${group.capacity} slots until it returns (${this.overrun.size} such now)`,
     );
     void attempt.handlerSettled().then(() => {
       this.overrun.delete(attempt);
+      group.overrun--;
       if (!this.active.has(active.task.leaseToken!)) this.overrunRecorded--;
       this.wake.notify();
     });

@@ -20,7 +20,8 @@ import { AttemptContext } from './attempt-context.js';
 import { attemptEvent, type AttemptEventDetail } from './attempt-event.js';
 import type { AttemptEnd, AttemptInstrumentation } from './attempt-instrumentation.js';
 import { CompletionWriter, type Completion } from './completion-writer.js';
-import type { TaskExecutor } from './task-executor.js';
+import type { AttemptControl, TaskExecutor } from './task-executor.js';
+import type { TaskExecutors } from './task-executors.js';
 import { retryDelayMs } from './retry-policy.js';
 import { toTaskError } from './task-error.util.js';
 import { timerDelay } from '../utils/timer-delay.js';
@@ -47,7 +48,7 @@ export interface TaskRunnerDeps {
   registry: TaskRegistry;
   recorder: EventRecorder;
   hooks: WorkflowHooks;
-  executor: TaskExecutor;
+  executors: TaskExecutors;
   instrumentation: readonly AttemptInstrumentation[];
   workerId: string;
   logging: LoggingConfig;
@@ -117,21 +118,30 @@ export class TaskRunner {
   private call(registered: RegisteredTask, task: TaskRecord, attempt: Attempt, payload: unknown): Outcome | Promise<Outcome> {
     // Stopped before it started (cancelled while a crashed holder had it): the handler never runs.
     if (attempt.isStopped) return { ok: false, error: attempt.stopReason };
+    let timer: NodeJS.Timeout | undefined;
+    // The timeout counts from the call (a handler's synchronous start is part of its time), or,
+    // on a pool, from when a member began the handler.
+    const arm = (from: number): void => {
+      if (task.timeoutMs !== undefined && timer === undefined && !attempt.isStopped) {
+        timer = setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), timerDelay(task.timeoutMs - (Date.now() - from)));
+      }
+    };
     const calledAt = Date.now();
+    let executor: TaskExecutor;
     let returned: unknown;
     let thenable: boolean;
     try {
-      returned = this.deps.executor.execute(registered, payload, new AttemptContext(task, attempt, this.deps));
+      executor = this.deps.executors.for(registered);
+      const ctx = new AttemptContext(task, attempt, this.deps);
+      returned = executor.startsLater
+        ? executor.execute(registered, payload, ctx, task, { started: () => arm(Date.now()), onStop: (listener) => attempt.onStop(listener) })
+        : executor.execute(registered, payload, ctx, task, INLINE);
       thenable = isThenable(returned);
     } catch (error) {
       return { ok: false, error };
     }
     if (!thenable) return attempt.isStopped ? { ok: false, error: attempt.stopReason } : { ok: true, value: returned };
-    // The timeout counts from the call: a handler's synchronous start is part of its time.
-    const timer =
-      task.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => attempt.stop(new TaskTimeoutError(task.timeoutMs!)), timerDelay(task.timeoutMs - (Date.now() - calledAt)));
+    if (!executor.startsLater) arm(calledAt);
     return attempt.race(Promise.resolve(returned)).then(
       (value): Outcome => {
         clearTimeout(timer);
@@ -296,6 +306,9 @@ export class TaskRunner {
     return completeEvent(attemptEvent(task, this.deps.workerId, type, detail));
   }
 }
+
+/** In process, the handler starts at the call and the attempt's signal reaches it: nothing to tell. */
+const INLINE: AttemptControl = { started: () => undefined, onStop: () => undefined };
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';

@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { loadConfig } from '../../lib/config/config.loader.js';
 import { defaultBackendUrl } from '../../lib/backends/backend.registry.js';
@@ -57,6 +57,12 @@ describe('configuration defaults', () => {
         leaseMs: 30_000,
         heartbeatMs: 10_000,
         shutdownTimeoutMs: 10_000,
+        type: 'async',
+        threads: 4,
+        processes: 2,
+        poolModule: undefined,
+        poolRecycleHeapMb: undefined,
+        poolMaxHeapMb: undefined,
       },
       maintenance: { enabled: true, intervalMs: 1_000, leaderTtlMs: 10_000, maxLapses: 3 },
       scheduler: { enabled: true, pollIntervalMs: 1_000, missedGraceMs: 60_000 },
@@ -147,7 +153,7 @@ describe('configuration precedence: defaults < YAML < module options < environme
       resultStore: 'memory://',
       eventStore: 'memory://',
       storageOptions: { poolSize: 4, ssl: { rejectUnauthorized: false } },
-      worker: { concurrency: 25, queues: ['high', 'default', 'low'] },
+      worker: { concurrency: 25, queues: ['high', 'default', 'low'], type: 'async', threads: 4, processes: 2 },
       taskDefaults: { timeoutMs: 90_000, ttlMs: 3_600_000, resultTtlMs: 2_500, maxRetries: 0, retryDelayMs: 500 },
       logging: { level: 'log', components: { OmniQWorker: 'debug', 'report.build': 'warn' }, disabled: true },
     });
@@ -231,7 +237,7 @@ describe('backend selection', () => {
 describe('validation messages name the key, the value and its source', () => {
   it('rejects unknown keys in the options, naming the keys known at that level', () => {
     expect(problems({ worker: { concurency: 4 } } as OmniQModuleOptions)).toEqual([
-      'OmniQModule option worker.concurency = 4: unknown key; known keys of worker: enabled, id, concurrency, queues, pollIntervalMs, leaseMs, heartbeatMs, shutdownTimeoutMs',
+      'OmniQModule option worker.concurency = 4: unknown key; known keys of worker: enabled, id, concurrency, queues, pollIntervalMs, leaseMs, heartbeatMs, shutdownTimeoutMs, type, threads, processes, poolModule, poolRecycleHeapMb, poolMaxHeapMb',
     ]);
     expect(problems({ retries: 3 } as OmniQModuleOptions)[0]).toMatch(/^OmniQModule option retries = 3: unknown key; known keys: configFile, projectName, baseDir, backend, /);
   });
@@ -342,9 +348,9 @@ describe('validation messages name the key, the value and its source', () => {
     expect(problems({ configFile: list })).toEqual([`OmniQModule option configFile = "${list}": ${list} must hold a mapping of settings`]);
   });
 
-  it('refuses other worker types than async, saying where CPU-bound work belongs', () => {
-    expect(problems({}, { OMNIQ_DEFAULT_WORKER: 'thread' })).toEqual([
-      'environment variable OMNIQ_DEFAULT_WORKER = "thread": expected "async": Node runs OmniQ tasks on its event loop, worker.concurrency at a time; CPU-bound work belongs in worker_threads started by the handler',
+  it('refuses worker types it does not have, naming the ones it has', () => {
+    expect(problems({}, { OMNIQ_DEFAULT_WORKER: 'fiber' })).toEqual([
+      'environment variable OMNIQ_DEFAULT_WORKER (worker.type) = "fiber": expected "async" or "thread" or "process" or "gevent"',
     ]);
   });
 
@@ -372,19 +378,51 @@ describe('validation messages name the key, the value and its source', () => {
   });
 });
 
-describe('worker settings without effect in Node', () => {
-  it('accepts OMNIQ_THREAD_WORKERS and OMNIQ_PROCESS_WORKERS, warning only when they differ from their defaults', () => {
-    expect(loadConfig({}, { OMNIQ_THREAD_WORKERS: '4', OMNIQ_PROCESS_WORKERS: '2' }).warnings).toEqual([]);
-    expect(loadConfig({}, { OMNIQ_THREAD_WORKERS: '8' }).warnings).toEqual([
-      'OMNIQ_THREAD_WORKERS=8 has no effect: OmniQ runs tasks on the Node event loop, worker.concurrency (OMNIQ_MAX_WORKERS) at a time. ' +
-        'Start worker_threads or child processes from a handler for CPU-bound work.',
+describe('worker types and pools', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'omniq-pool-config-'));
+  const moduleFile = join(dir, 'tasks.module.js');
+  writeFileSync(moduleFile, 'export class TasksModule {}\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the worker type, the pool sizes and the pool module from the environment', () => {
+    const { config } = loadConfig(
+      {},
+      { OMNIQ_DEFAULT_WORKER: 'Thread', OMNIQ_THREAD_WORKERS: '3', OMNIQ_PROCESS_WORKERS: '5', OMNIQ_POOL_MODULE: `${moduleFile}#TasksModule`, OMNIQ_POOL_MAX_HEAP_MB: '256' },
+    );
+    expect(config.worker).toMatchObject({ type: 'thread', threads: 3, processes: 5, poolModule: { file: moduleFile, exportName: 'TasksModule' }, poolMaxHeapMb: 256 });
+  });
+
+  it('takes the pool module as a file URL or a path from the working directory', () => {
+    expect(loadConfig({ worker: { poolModule: new URL(`file://${moduleFile}`) } }, {}).config.worker.poolModule).toEqual({ file: moduleFile });
+    expect(loadConfig({ worker: { poolModule: relative(process.cwd(), moduleFile) } }, {}).config.worker.poolModule).toEqual({ file: moduleFile });
+  });
+
+  it('refuses a pool module that is not there, not a file, or picks no export name', () => {
+    expect(problems({ worker: { poolModule: join(dir, 'missing.js') } })).toEqual([
+      `OmniQModule option worker.poolModule = "${join(dir, 'missing.js')}": no such file: ${join(dir, 'missing.js')}`,
+    ]);
+    expect(problems({ worker: { poolModule: 'https://example.com/tasks.js' } })).toEqual([
+      'OmniQModule option worker.poolModule = "https://example.com/tasks.js": only file: URLs name a module file',
+    ]);
+    expect(problems({}, { OMNIQ_POOL_MODULE: `${moduleFile}#not-a-name` })).toEqual([
+      `environment variable OMNIQ_POOL_MODULE (worker.poolModule) = "${moduleFile}#not-a-name": "#not-a-name" is not an export name`,
     ]);
   });
 
-  it('still validates them', () => {
-    expect(problems({}, { OMNIQ_PROCESS_WORKERS: 'many' })).toEqual([
-      'environment variable OMNIQ_PROCESS_WORKERS = "many": expected an integer >= 1',
+  it('runs gevent as the async worker with OMNIQ_GEVENT_WORKERS as its concurrency', () => {
+    const { config, warnings } = loadConfig({}, { OMNIQ_DEFAULT_WORKER: 'gevent', OMNIQ_GEVENT_WORKERS: '50', OMNIQ_MAX_WORKERS: '8' });
+    expect(config.worker).toMatchObject({ type: 'async', concurrency: 50 });
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns that OMNIQ_GEVENT_WORKERS has no effect beside another worker type', () => {
+    expect(loadConfig({}, { OMNIQ_GEVENT_WORKERS: '50' }).warnings).toEqual([
+      "OMNIQ_GEVENT_WORKERS=50 has no effect: it sets the concurrency of the gevent worker only (OMNIQ_DEFAULT_WORKER=gevent); OMNIQ_MAX_WORKERS sets the async worker's",
     ]);
+  });
+
+  it('validates the pool sizes', () => {
+    expect(problems({}, { OMNIQ_PROCESS_WORKERS: 'many' })).toEqual(['environment variable OMNIQ_PROCESS_WORKERS (worker.processes) = "many": expected an integer >= 1']);
   });
 
   it('has resolveConfig log the warning once through the OmniQ logger', () => {
@@ -393,11 +431,11 @@ describe('worker settings without effect in Node', () => {
     const logger: LoggerService = { log: capture('log'), error: capture('error'), warn: capture('warn') };
     Logger.overrideLogger(logger);
     try {
-      resolveConfig({}, { OMNIQ_PROCESS_WORKERS: '6' });
-      resolveConfig({ logging: { disabled: true } }, { OMNIQ_PROCESS_WORKERS: '6' });
+      resolveConfig({}, { OMNIQ_GEVENT_WORKERS: '6' });
+      resolveConfig({ logging: { disabled: true } }, { OMNIQ_GEVENT_WORKERS: '6' });
     } finally {
       Logger.overrideLogger(false);
     }
-    expect(lines).toEqual([expect.stringMatching(/^warn \[OmniQ\] OMNIQ_PROCESS_WORKERS=6 has no effect/)]);
+    expect(lines).toEqual([expect.stringMatching(/^warn \[OmniQ\] OMNIQ_GEVENT_WORKERS=6 has no effect/)]);
   });
 });

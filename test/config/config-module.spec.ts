@@ -199,12 +199,12 @@ describe('OmniQModule logging configuration', () => {
   });
 
   it('writes no OmniQ line when OMNIQ_DISABLE_LOGGING is set, and warns once about settings without effect otherwise', async () => {
-    process.env.OMNIQ_THREAD_WORKERS = '16';
+    process.env.OMNIQ_GEVENT_WORKERS = '16';
     const first = captureLogs();
     const app = await boot(OmniQModule.forRoot({ backend: 'memory://' }), [ConfiguredTasks], first.logger);
     await app.get(OmniQService).waitForResult(await app.get(OmniQService).enqueue('chatty.task', {}));
     await app.close();
-    expect(first.lines.filter((line) => line.startsWith('warn [OmniQ]'))).toEqual([expect.stringMatching(/^warn \[OmniQ\] OMNIQ_THREAD_WORKERS=16 has no effect/)]);
+    expect(first.lines.filter((line) => line.startsWith('warn [OmniQ]'))).toEqual([expect.stringMatching(/^warn \[OmniQ\] OMNIQ_GEVENT_WORKERS=16 has no effect/)]);
     expect(first.lines.some((line) => line.includes('chatty says hi'))).toBe(true);
 
     process.env.OMNIQ_DISABLE_LOGGING = 'true';

@@ -160,4 +160,35 @@ describe('OmniQExplorer', () => {
     );
     await expect(booting).rejects.toThrow('Duplicate task name "factory.send": declared by Mailer.send on two instances (two providers make or hold that class)');
   });
+
+  it('fails the bootstrap when a handler runs on a pool but no worker.poolModule is set, naming it and where it runs', async () => {
+    @Injectable()
+    class RenderTasks {
+      @Task('render.pdf', { runIn: 'thread' })
+      pdf(): void {}
+
+      @Task('render.loop')
+      loop(): void {}
+    }
+    await expect(boot({ backend: 'memory://' }, { providers: [RenderTasks] })).rejects.toThrow(
+      'RenderTasks.pdf (thread) runs on a pool (@Task({ runIn }) or worker.type), which needs worker.poolModule: ' +
+        'the Nest module whose providers the pool members bootstrap to run these handlers',
+    );
+    await expect(boot({ backend: 'memory://', worker: { type: 'process' } }, { providers: [RenderTasks] })).rejects.toThrow(
+      /^RenderTasks\.pdf \(thread\), RenderTasks\.loop \(process\) run on a pool/,
+    );
+    const producer = await boot({ backend: 'memory://', worker: { enabled: false } }, { providers: [RenderTasks] });
+    await producer.close();
+  });
+
+  it('fails the bootstrap for a runIn that is no worker type', async () => {
+    @Injectable()
+    class OddTasks {
+      @Task('odd.task', { runIn: 'gpu' as 'thread' })
+      run(): void {}
+    }
+    await expect(boot({ backend: 'memory://', worker: { enabled: false } }, { providers: [OddTasks] })).rejects.toThrow(
+      'OddTasks.run: @Task() Task "odd.task": option runIn = "gpu" is invalid; expected "async", "thread" or "process"',
+    );
+  });
 });
