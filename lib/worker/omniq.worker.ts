@@ -1,5 +1,5 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
+import { Inject, Injectable, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_INSTRUMENTATION, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
 import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
@@ -11,7 +11,7 @@ import { WorkflowHooks } from '../workflows/workflow-hooks.js';
 import { StoreOutcomes } from '../workflows/store-outcomes.js';
 import { TaskSubmitter } from '../workflows/task.submitter.js';
 import { OmniQStores } from '../omniq-stores.js';
-import { AttemptLogging } from './attempt-instrumentation.js';
+import { AttemptLogging, type AttemptInstrumentation } from './attempt-instrumentation.js';
 import { TaskExecutors, workerTypeOf } from './task-executors.js';
 import type { WorkerType } from '../interfaces/task-options.interface.js';
 import { TaskRegistry } from '../task.registry.js';
@@ -107,6 +107,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
     hooks: WorkflowHooks,
     outcomes: StoreOutcomes,
     submitter: TaskSubmitter,
+    @Optional() @Inject(OMNIQ_INSTRUMENTATION) instrumentation: readonly AttemptInstrumentation[] = [],
   ) {
     this.logger = createLogger('OmniQWorker', config.logging);
     this.executors = new TaskExecutors(config, codec);
@@ -116,7 +117,7 @@ export class OmniQWorker implements OnApplicationBootstrap, BeforeApplicationShu
       outcomes,
       submitter,
       executors: this.executors,
-      instrumentation: [new AttemptLogging(this.logger)],
+      instrumentation: [new AttemptLogging(this.logger), ...instrumentation],
       codec,
       registry,
       recorder,

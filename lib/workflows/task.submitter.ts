@@ -1,6 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { OMNIQ_CODEC, OMNIQ_CONFIG, OMNIQ_ENQUEUE_LISTENERS, OMNIQ_TASK_QUEUE } from '../omniq.constants.js';
 import type { OmniQConfig } from '../config/omniq-config.js';
+import { createLogger, type OmniQLogger } from '../config/omniq-logger.js';
 import type { Codec } from '../serialization/codec.js';
 import { PARENT_RESULT } from '../serialization/parent-result.js';
 import type { EncodedValue } from '../models/encoded-value.model.js';
@@ -14,6 +15,15 @@ import { EventRecorder } from '../events/event.recorder.js';
 import { TaskRegistry } from '../task.registry.js';
 import { validateTaskOptions } from '../utils/task-options.validation.js';
 import { buildNewTask } from '../utils/new-task.builder.js';
+import { describeError } from '../utils/describe-error.js';
+
+/**
+ * Told about every task the submitter stored (not those an idempotency key matched), synchronously
+ * after the store's call: metrics plug in here. It must be cheap; a throw is logged and ignored.
+ */
+export interface EnqueueListener {
+  taskEnqueued(task: NewTask): void;
+}
 
 export interface SubmitItem {
   name: string;
@@ -28,13 +38,18 @@ export interface SubmitItem {
  */
 @Injectable()
 export class TaskSubmitter {
+  private readonly logger: OmniQLogger;
+
   constructor(
     @Inject(OMNIQ_TASK_QUEUE) private readonly queue: TaskQueueStore,
     @Inject(OMNIQ_CONFIG) private readonly config: OmniQConfig,
     @Inject(OMNIQ_CODEC) private readonly codec: Codec,
     private readonly registry: TaskRegistry,
     private readonly recorder: EventRecorder,
-  ) {}
+    @Optional() @Inject(OMNIQ_ENQUEUE_LISTENERS) private readonly listeners: readonly EnqueueListener[] = [],
+  ) {
+    this.logger = createLogger('OmniQ', config.logging);
+  }
 
   async submit(items: readonly SubmitItem[], extra: Pick<NewTask, 'scheduleId'> = {}): Promise<string[]> {
     const now = new Date();
@@ -45,13 +60,25 @@ export class TaskSubmitter {
     return outcomes.map((o) => o.id);
   }
 
-  /** Records an `enqueued` event for each task the store created; settles once they were tried. */
+  /** Records an `enqueued` event for each task the store created, and tells the listeners; settles once the events were tried. */
   async recordEnqueued(tasks: readonly NewTask[], outcomes: readonly EnqueueOutcome[]): Promise<void> {
     const recorded = outcomes.flatMap((outcome, i) => {
       const task = tasks[i]!;
+      if (outcome.created && this.listeners.length > 0) this.tellListeners(task);
       return outcome.created ? [this.recorder.record({ type: 'enqueued', taskId: task.id, taskName: task.name, queue: task.queue, scheduleId: task.scheduleId })] : [];
     });
     await Promise.all(recorded);
+  }
+
+  // A listener must never fail an enqueue that was stored: a throw is logged and ignored.
+  private tellListeners(task: NewTask): void {
+    for (const listener of this.listeners) {
+      try {
+        listener.taskEnqueued(task);
+      } catch (error) {
+        this.logger.error(`Enqueue listener threw: ${describeError(error)}`);
+      }
+    }
   }
 
   /** Stores the batch; the store's checks of ids and parents are the caller's mistakes, reported as options of the task. */
