@@ -1,5 +1,4 @@
 import type { TaskEvent } from '../../models/event.model.js';
-import type { EventQuery } from '../../storage/event.store.js';
 
 export const DEFAULT_QUERY_LIMIT = 1_000;
 
@@ -21,19 +20,6 @@ export interface Found {
 /** The contract's order: timestamp, then append order. */
 export const byTime = (a: Found, b: Found): number => a.event.timestamp.getTime() - b.event.timestamp.getTime() || a.seq - b.seq;
 
-/** Whether an event matches a query's filters and bounds. */
-export function matcher(query: EventQuery): (event: TaskEvent) => boolean {
-  const since = query.since?.getTime() ?? Number.NEGATIVE_INFINITY;
-  const until = query.until?.getTime() ?? Number.POSITIVE_INFINITY;
-  const types = query.types && new Set<string>(query.types);
-  return (event) =>
-    event.timestamp.getTime() >= since &&
-    event.timestamp.getTime() < until &&
-    (query.taskId === undefined || event.taskId === query.taskId) &&
-    (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
-    (query.queue === undefined || event.queue === query.queue) &&
-    (types === undefined || types.has(event.type));
-}
 
 /**
  * The matches of a query read so far, at most `limit` of them kept: the first in the query's

@@ -6,7 +6,8 @@ import { StoreLifecycle } from '../shared/store-lifecycle.js';
 import type { OutboxView } from '../kv/kv-outbox-view.js';
 import type { NatsLink } from './nats-connection.js';
 import { NatsEventStream } from './nats-event-stream.js';
-import { Collector, DEFAULT_QUERY_LIMIT, matcher, ON_CLOCK_MS, WIDEN_MS, type Found } from './nats-event-window.js';
+import { Collector, DEFAULT_QUERY_LIMIT, ON_CLOCK_MS, WIDEN_MS, type Found } from './nats-event-window.js';
+import { eventMatcher } from '../shared/event-matcher.js';
 import { eventFromJson, eventToJson } from '../shared/record-json.js';
 import { jetStreamCode, JS_NO_MESSAGE_FOUND } from './nats-storage.error.js';
 import { readRange, type StreamEntry } from './nats-stream-reader.js';
@@ -106,7 +107,7 @@ export class NatsEventStore implements EventStore {
     this.lifecycle.assertOpen('query');
     const limit = query.limit ?? DEFAULT_QUERY_LIMIT;
     if (limit <= 0) return [];
-    const matches = matcher(query);
+    const matches = eventMatcher(query);
     const found = new Collector(limit, query.order === 'desc', matches);
     return this.lifecycle.whileOpen('query', async () => {
       const pending = (await this.outbox?.events()) ?? [];

@@ -7,6 +7,7 @@ import type { RedisConnection } from './redis-connection.js';
 import { RedisEventStream } from './redis-event-stream.js';
 import { APPEND_EVENTS_LUA, INDEX_PAGE_LUA, PURGE_EVENTS_LUA, TASK_EVENTS_LUA } from './redis-records-events.lua.js';
 import { EVENT_CLOCK_MARGIN_MS } from './redis-records.lua.js';
+import { eventMatcher } from '../shared/event-matcher.js';
 import { eventFromJson, eventToJson } from '../shared/record-json.js';
 import { chunks, MAX_SCRIPT_ARGS, RedisScript } from './redis-scripts.js';
 
@@ -162,14 +163,7 @@ export class RedisEventStore implements EventStore {
     if (limit <= 0) return [];
     const since = query.since?.getTime() ?? Number.NEGATIVE_INFINITY;
     const until = query.until?.getTime() ?? Number.POSITIVE_INFINITY;
-    const types = query.types && new Set<string>(query.types);
-    const matches = (event: TaskEvent): boolean =>
-      event.timestamp.getTime() >= since &&
-      event.timestamp.getTime() < until &&
-      (query.taskId === undefined || event.taskId === query.taskId) &&
-      (query.scheduleId === undefined || event.scheduleId === query.scheduleId) &&
-      (query.queue === undefined || event.queue === query.queue) &&
-      (types === undefined || types.has(event.type));
+    const matches = eventMatcher(query);
     const window: Window = { since, until, descending: query.order === 'desc', limit, skew: EVENT_CLOCK_MARGIN_MS };
     const found = new Collector(window, matches, this.connection.keys.events);
     await this.lifecycle.whileOpen('query', async () => {
